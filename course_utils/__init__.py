@@ -1,0 +1,38 @@
+"""Helpers for the PyTorch course notebooks: small modules with one job each.
+
+- ``env``: device, seeding, environment report, run mode
+- ``data``: data root, CIFAR-10/100 and Fashion-MNIST loading, channel statistics, splits
+- ``train``: ``train_one_epoch``, ``evaluate``, ``fit``, checkpoints
+- ``plot``: image grids, learning curves, per-class accuracy, confusion matrix
+- ``widgets``: interactive explorers
+- ``results``: the results table each notebook ends with
+"""
+from .data import (
+    DatasetNotAvailableError,
+    balanced_subset,
+    channel_stats,
+    data_root,
+    load_cifar10,
+    load_cifar100,
+    load_fashion_mnist,
+    stratified_split,
+    targets_of,
+)
+from .env import RUN_MODES, detect_platform, environment_report, get_device, resolve_run_mode, seed_everything
+from .plot import plot_confusion_matrix, plot_history, plot_per_class_accuracy, show_images, unnormalize
+from .results import show_results
+from .train import (
+    CheckpointError,
+    History,
+    NonFiniteLossError,
+    count_parameters,
+    evaluate,
+    fit,
+    load_checkpoint,
+    per_class_accuracy,
+    predict,
+    save_checkpoint,
+    train_one_epoch,
+)
+
+__version__ = "0.1.0"

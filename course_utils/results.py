@@ -1,0 +1,38 @@
+"""Show a notebook's key results as a table, in a form the notebook tests can read back."""
+from __future__ import annotations
+
+import json
+import math
+
+RESULTS_MIMETYPE = "application/vnd.course-results+json"
+
+
+def show_results(results: dict) -> dict:
+    """Display ``results`` (name -> number or short text) as a table and return it.
+
+    The same values are attached as JSON under ``RESULTS_MIMETYPE``, which the notebook tests
+    read from the executed notebook to check them (like scrapbook's ``glue``).
+    """
+    clean = {}
+    for key, value in results.items():
+        if hasattr(value, "item"):
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"result {key!r} is {value}: something went wrong before this cell.")
+        clean[str(key)] = value
+    json.dumps(clean)  # fail here, not in the test, if a value is not plain data
+    rows = "\n".join(f"| {k} | {_fmt(v)} |" for k, v in clean.items())
+    markdown = "| result | value |\n| --- | --- |\n" + rows
+    try:
+        from IPython.display import display
+
+        display({"text/markdown": markdown, "text/plain": markdown, RESULTS_MIMETYPE: clean}, raw=True)
+    except ImportError:  # plain Python: just print
+        print(markdown)
+    return clean
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:.1f}"
+    return str(value)
