@@ -6,6 +6,7 @@
 - ``plot``: image grids, learning curves, per-class accuracy, confusion matrix
 - ``widgets``: interactive explorers
 - ``results``: the results table each notebook ends with
+- ``models``: models that later notebooks reuse (LeNet from notebook 03)
 """
 from .data import (
     DatasetNotAvailableError,
@@ -19,6 +20,7 @@ from .data import (
     targets_of,
 )
 from .env import RUN_MODES, detect_platform, environment_report, get_device, resolve_run_mode, seed_everything
+from .models import LeNet
 from .plot import plot_confusion_matrix, plot_history, plot_per_class_accuracy, show_images, unnormalize
 from .results import show_results
 from .train import (
