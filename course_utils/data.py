@@ -16,6 +16,7 @@ from .env import detect_platform
 ALLOW_UNVERIFIED_ENV = "COURSE_ALLOW_UNVERIFIED_DATA"
 DATA_ROOT_ENV = "COURSE_DATA_ROOT"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
+_WARNED: set[str] = set()  # unverified copies already announced in this session
 
 
 class DatasetNotAvailableError(RuntimeError):
@@ -88,11 +89,13 @@ def _load_cifar(name, train, transform, target_transform, root, download):
                 f"{ALLOW_UNVERIFIED_ENV}=1 and run again; otherwise delete the folder and let torchvision "
                 f"download the official archive."
             )
-        warnings.warn(
+        if str(folder) not in _WARNED:  # once per folder and session: a warning, not noise
+            _WARNED.add(str(folder))
+            warnings.warn(
             f"{name}: loading an UNVERIFIED local copy from {folder} ({ALLOW_UNVERIFIED_ENV} is set). "
             "Its files fail torchvision's checksum test; accuracies may differ from the official dataset.",
             stacklevel=3,
-        )
+            )
         return unverified_cls(str(root), download=False, **kwargs)
     if not download:
         raise DatasetNotAvailableError(_missing_message(name, folder, root / archive, verified_cls.url))

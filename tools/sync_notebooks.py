@@ -105,11 +105,9 @@ def refresh_outputs(path: Path) -> None:
         if cell.cell_type != "code":
             continue
         if "NBVAL_CHECK_OUTPUT" in _source(cell) and cell.get("id") in ran_by_id:
+            # nbval treats a cell without an execution count as "unrun": keep the counts.
             cell.outputs = ran_by_id[cell.id].outputs
-            cell.execution_count = None
-            for output in cell.outputs:
-                if "execution_count" in output:
-                    output.execution_count = None
+            cell.execution_count = ran_by_id[cell.id].execution_count
         else:
             cell.outputs, cell.execution_count = [], None
     nbformat.write(nb, path)
