@@ -142,3 +142,22 @@ def test_targets_of_subset_and_tensordataset():
     ds = TensorDataset(torch.zeros(5, 1), torch.tensor([4, 3, 2, 1, 0]))
     assert data.targets_of(ds).tolist() == [4, 3, 2, 1, 0]
     assert data.targets_of(torch.utils.data.Subset(ds, [0, 4])).tolist() == [4, 0]
+
+
+def _write_idx(path: Path, array: np.ndarray, magic: int):
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    path.write_bytes(header + array.astype(np.uint8).tobytes())
+
+
+def test_fashion_mnist_loads_through_torchvision(tmp_path):
+    raw = tmp_path / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    images = np.arange(5 * 28 * 28, dtype=np.uint64).reshape(5, 28, 28) % 256
+    for prefix in ("train", "t10k"):
+        _write_idx(raw / f"{prefix}-images-idx3-ubyte", images, 2051)
+        _write_idx(raw / f"{prefix}-labels-idx1-ubyte", np.array([0, 1, 2, 3, 9]), 2049)
+    train = data.load_fashion_mnist(train=True, root=tmp_path)
+    test = data.load_fashion_mnist(train=False, root=tmp_path, download=False)
+    assert len(train) == len(test) == 5
+    assert train.targets.tolist() == [0, 1, 2, 3, 9] and train.classes[9] == "Ankle boot"
+    assert np.array_equal(train.data.numpy(), images.astype(np.uint8))
