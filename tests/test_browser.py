@@ -1,0 +1,183 @@
+"""End to end in a real browser: JupyterLab serves notebook 02, headless Chromium runs it up to the
+augmentation explorer, and the ipywidgets explorer must render and react to a click.
+
+Needs Playwright for Python (requirements-dev.txt) and a Chromium; it uses Debian's ``chromium``
+package (``apt-get install chromium``, /usr/bin/chromium) or ``$COURSE_CHROMIUM``, so that nothing
+is downloaded at test time. Without them the test is skipped, unless ``CI_REQUIRE_BROWSER=1`` (set by
+.ci/run), where it fails instead. A screenshot is saved as artifacts/browser/explorer.png.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOK = REPO / "notebooks" / "02_normalization_and_augmentation.ipynb"
+EXPLORER_CALL = "augmentation_explorer("
+ARTIFACTS = REPO / "artifacts" / "browser"
+CHROMIUM = os.environ.get("COURSE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+REQUIRED = os.environ.get("CI_REQUIRE_BROWSER") == "1"
+SERVER_START_S = 120
+RUN_TIMEOUT_MS = 300_000  # the cells up to the explorer, in smoke mode, on a busy 2-core machine
+
+
+def _missing_browser() -> str | None:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -r requirements-dev.txt)"
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        return f"no Chromium at {CHROMIUM} (apt-get install chromium, or set COURSE_CHROMIUM)"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 5):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read() or b"null")
+
+
+@pytest.fixture
+def lab_server(tmp_path):
+    """A JupyterLab server on a free localhost port with a one-off token and private config dirs."""
+    port, token = _free_port(), secrets.token_hex(16)
+    settings = tmp_path / "lab-settings"
+    # Never autosave: the repository's notebook must not be rewritten with outputs.
+    docmanager = settings / "@jupyterlab" / "docmanager-extension"
+    docmanager.mkdir(parents=True)
+    (docmanager / "plugin.jupyterlab-settings").write_text(json.dumps({"autosave": False}))
+    # No announcements/news pop-ups over the notebook (and no network requests for them).
+    (settings / "@jupyterlab" / "apputils-extension").mkdir(parents=True)
+    (settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    env = dict(os.environ)
+    env.update({
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+        "JUPYTERLAB_SETTINGS_DIR": str(settings),
+        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
+        "COURSE_RUN_MODE": "smoke",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")])),
+    })
+    env.setdefault("COURSE_DATA_ROOT", str(REPO / "data"))
+    log = (tmp_path / "server.log").open("w")
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+           f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+           f"--ServerApp.root_dir={REPO}", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # CI containers run as root
+    process = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    original = NOTEBOOK.read_bytes()
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"JupyterLab exited with {process.returncode}:\n{(tmp_path / 'server.log').read_text()}")
+            try:
+                _get(f"{base}/api/status?token={token}")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"JupyterLab did not start in {SERVER_START_S} s:\n"
+                                f"{(tmp_path / 'server.log').read_text()}")
+                time.sleep(0.5)
+        yield {"base": base, "token": token, "log": tmp_path / "server.log"}
+    finally:
+        try:  # shut kernels down through the API, then stop the server (and anything it started)
+            for kernel in _get(f"{base}/api/kernels?token={token}") or []:
+                request = urllib.request.Request(f"{base}/api/kernels/{kernel['id']}?token={token}", method="DELETE")
+                urllib.request.urlopen(request, timeout=10).close()
+        except OSError:
+            pass
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        log.close()
+        if NOTEBOOK.read_bytes() != original:  # belt and braces: never leave outputs in the repository
+            NOTEBOOK.write_bytes(original)
+            pytest.fail(f"JupyterLab modified {NOTEBOOK.name}; it was restored")
+
+
+def _explorer_cell_index() -> int:
+    cells = nbformat.read(NOTEBOOK, as_version=4).cells
+    found = [i for i, c in enumerate(cells) if c.cell_type == "code" and EXPLORER_CALL in c.source]
+    assert len(found) == 1, f"expected one cell calling {EXPLORER_CALL} in {NOTEBOOK.name}, found {found}"
+    return found[0]
+
+
+def test_augmentation_explorer_in_jupyterlab(request):
+    missing = _missing_browser()
+    if missing:
+        if REQUIRED:
+            pytest.fail(f"CI_REQUIRE_BROWSER=1 but {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import expect, sync_playwright
+
+    server = request.getfixturevalue("lab_server")
+    last = _explorer_cell_index()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    url = f"{server['base']}/lab/tree/notebooks/{NOTEBOOK.name}?token={server['token']}"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(url)
+            cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell")
+            expect(cells.nth(last)).to_be_attached(timeout=120_000)
+            expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_attached(
+                timeout=120_000)
+            # Select the first cell in command mode, then Shift+Enter runs each cell and moves on:
+            # markdown cells render, code cells queue up in order, ending with the explorer.
+            cells.nth(0).locator(".jp-InputPrompt").first.click()
+            page.keyboard.press("Escape")
+            for _ in range(last + 1):
+                page.keyboard.press("Shift+Enter")
+            explorer = cells.nth(last).locator(".jp-OutputArea-output")
+            padding = explorer.locator(".widget-slider").first
+            checkbox = explorer.locator(".widget-checkbox input[type='checkbox']").first
+            image = explorer.locator(".widget-output img").first
+            try:
+                expect(padding).to_be_visible(timeout=RUN_TIMEOUT_MS)
+                expect(checkbox).to_be_visible()
+                expect(image).to_be_visible(timeout=60_000)
+            except AssertionError:
+                page.screenshot(path=str(ARTIFACTS / "explorer_failed.png"), full_page=True)
+                raise
+            assert explorer.locator(".widget-label", has_text="padding").count() >= 1
+            before = image.get_attribute("src")
+            assert before and before.startswith("data:image/png"), "the explorer should draw a PNG figure"
+            # One interaction: switch normalization on; the figure must be redrawn (a different image).
+            checkbox.check()
+            page.wait_for_function(
+                "([el, old]) => { const img = el.querySelector('.widget-output img');"
+                " return img && img.src !== old; }",
+                arg=[cells.nth(last).element_handle(), before], timeout=120_000)
+            after = image.get_attribute("src")
+            assert after != before, "toggling 'normalize' did not change the explorer's figure"
+            expect(checkbox).to_be_checked()
+            cells.nth(last).scroll_into_view_if_needed()
+            cells.nth(last).screenshot(path=str(ARTIFACTS / "explorer.png"))
+            page.screenshot(path=str(ARTIFACTS / "explorer_page.png"))
+        finally:
+            browser.close()
