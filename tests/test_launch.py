@@ -33,6 +33,9 @@ def _load_tool(name: str):
 
 sync_notebooks = _load_tool("sync_notebooks")
 readme_table = _load_tool("readme_table")
+_spec = importlib.util.spec_from_file_location("notebook_resources", REPO / "benchmarks" / "notebook_resources.py")
+notebook_resources = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(notebook_resources)
 
 
 def _source(cell) -> str:
@@ -189,3 +192,23 @@ def test_fast_mode_fits_in_binder_memory():
     too_big = {name: entry["peak_rss_mib"] for name, entry in measured.items()
                if entry.get("peak_rss_mib") and entry["peak_rss_mib"] >= BINDER_MEMORY_MIB}
     assert not too_big, f"fast mode needs more than Binder's 2 GB (peak MiB): {too_big}"
+
+
+def test_resources_script_rewrites_only_its_mode(tmp_path):
+    from course_utils.results import RESULTS_MIMETYPE
+
+    assert notebook_resources.RESULTS_MIMETYPE == RESULTS_MIMETYPE
+    assert [notebook_resources.human_seconds(s) for s in (4.2, 27, 95, 245, 1300)] == \
+        ["4 s", "25 s", "1.5 min", "4 min", "22 min"]
+    path = tmp_path / NOTEBOOKS[0].name
+    path.write_bytes(NOTEBOOKS[0].read_bytes())
+    before = readme_table.parse_runtime(readme_table.header_source(path))
+    entry = {"runtime": "2 min", "gpu": "NVIDIA H100", "hardware": {"cpu_count": 4}}
+    assert notebook_resources.update_header(path, "full", entry)
+    after = readme_table.parse_runtime(readme_table.header_source(path))
+    assert (after["full"], after["gpu"], after["note"]) == ("2 min", "NVIDIA H100", None)
+    assert (after["smoke"], after["fast"], after["cpu"]) == (before["smoke"], before["fast"], before["cpu"])
+    assert notebook_resources.update_header(path, "fast", entry)
+    assert readme_table.parse_runtime(readme_table.header_source(path))["cpu"] == "4-core CPU"
+    nb = nbformat.read(path, as_version=4)
+    assert len(nb.cells) == len(nbformat.read(NOTEBOOKS[0], as_version=4).cells)
