@@ -129,13 +129,18 @@ def load_results(mode: str) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _accuracies(entry: dict) -> str:
+def _measured(entry: dict) -> str:
+    """Accuracies the notebook reported, its runtime and peak memory, from one results entry."""
     results = entry.get("results") or {}
-    shown = [f"{key.removesuffix('_accuracy').removesuffix('accuracy').replace('_', ' ') or 'accuracy'} "
-             f"{100 * value:.1f}%"
+    shown = [f"{key.removesuffix('accuracy').rstrip('_').replace('_', ' ') or 'accuracy'} {100 * value:.1f}%"
              for key, value in results.items()
              if key.endswith("accuracy") and key != "chance_accuracy" and isinstance(value, (int, float))]
-    return ", ".join(shown) or "no accuracy reported"
+    cost = [f"{entry['runtime']}"] if entry.get("runtime") else []
+    if entry.get("peak_rss_mib"):
+        cost.append(f"peak RAM {entry['peak_rss_mib'] / 1024:.1f} GB")
+    if entry.get("gpu_peak_mib"):
+        cost.append(f"peak GPU memory {entry['gpu_peak_mib'] / 1024:.1f} GB")
+    return "; ".join(filter(None, [", ".join(shown), ", ".join(cost)]))
 
 
 def _hardware(data: dict) -> str:
@@ -147,7 +152,7 @@ def _hardware(data: dict) -> str:
 
 def results_table() -> str:
     fast, full = load_results("fast"), load_results("full")
-    rows = ["| # | notebook | fast mode (CPU): accuracy | full mode (GPU): accuracy |",
+    rows = ["| # | notebook | fast mode (CPU): accuracy; time, memory | full mode (GPU): accuracy; time, memory |",
             "| --- | --- | --- | --- |"]
     for path in notebooks():
         info = notebook_info(path)
@@ -155,7 +160,7 @@ def results_table() -> str:
         for data, pending in ((fast, "pending a fast-mode run"), (full, "pending a GPU run")):
             entry = (data.get("notebooks") or {}).get(path.stem)
             ok = entry and entry.get("status") == "ok"
-            cells.append(_accuracies(entry) if ok else pending)
+            cells.append(_measured(entry) if ok else pending)
         rows.append(f"| {info['number']} | {_cell(info['title'])} | {cells[0]} | {cells[1]} |")
     notes = []
     for mode, data in (("fast", fast), ("full", full)):
