@@ -176,6 +176,16 @@ def test_augmentation_explorer_in_jupyterlab(request):
             after = image.get_attribute("src")
             assert after != before, "toggling 'normalize' did not change the explorer's figure"
             expect(checkbox).to_be_checked()
+            # A second one: the padding slider, moved one step with the keyboard (4 -> 5).
+            readout = padding.locator(".widget-readout")
+            expect(readout).to_have_text("4")
+            padding.locator(".noUi-handle").focus()
+            page.keyboard.press("ArrowRight")
+            expect(readout).to_have_text("5", timeout=30_000)
+            page.wait_for_function(
+                "([el, old]) => { const img = el.querySelector('.widget-output img');"
+                " return img && img.src !== old; }",
+                arg=[cells.nth(last).element_handle(), after], timeout=120_000)
             cells.nth(last).scroll_into_view_if_needed()
             cells.nth(last).screenshot(path=str(ARTIFACTS / "explorer.png"))
             page.screenshot(path=str(ARTIFACTS / "explorer_page.png"))
