@@ -175,9 +175,13 @@ def test_binder_installs_cpu_torch_and_the_course():
             continue
         req = Requirement(line)
         reqs[req.name] = req
+    constraints = dict(line.split("==", 1) for line in (REPO / ".ci" / "constraints.txt").read_text().splitlines()
+                       if "==" in line and not line.startswith("#"))
     for name in ("torch", "torchvision"):
         pins = [s for s in reqs[name].specifier if s.operator == "=="]
         assert pins and pins[0].version.endswith("+cpu"), f"{name}: pin the CPU build (==X+cpu), not the CUDA one"
+        assert pins[0].version.removesuffix("+cpu") == constraints[name], \
+            f"binder/requirements.txt pins {name} {pins[0].version}, CI tests {constraints[name]}: keep them in step"
     for name in ("jupyterlab", "ipywidgets"):
         assert name in reqs, f"binder/requirements.txt should install {name}"
     assert "-e ." in lines or "." in lines, "binder/requirements.txt should install course_utils from the repo"
