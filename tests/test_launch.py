@@ -216,3 +216,13 @@ def test_resources_script_rewrites_only_its_mode(tmp_path):
     assert readme_table.parse_runtime(readme_table.header_source(path))["cpu"] == "4-core CPU"
     nb = nbformat.read(path, as_version=4)
     assert len(nb.cells) == len(nbformat.read(NOTEBOOKS[0], as_version=4).cells)
+
+
+def test_summary_falls_back_to_first_bullet(tmp_path):
+    """Notebooks without a '<!-- summary: ... -->' line still get a 'you learn' entry."""
+    nb = nbformat.read(NOTEBOOKS[0], as_version=4)
+    nb.cells[0].source = re.sub(r"<!--\s*summary:.*?-->\n?", "", _source(nb.cells[0]), flags=re.S)
+    path = tmp_path / NOTEBOOKS[0].name
+    nbformat.write(nb, path)
+    bullets = re.findall(r"^- (.+)$", _source(nb.cells[0]), re.M)
+    assert readme_table.notebook_info(path)["learn"] == bullets[0].rstrip(";.")
