@@ -49,7 +49,9 @@ def build_pretrained(builder, weights, allow_download: bool = True, progress: bo
     when they are neither in the torch hub cache nor downloadable (then the model has random
     weights, and one line says which file is missing and where to put it).
 
-    - The cache is checked first: a cached file is loaded without any network access.
+    - The cache is checked first: a cached file is loaded without any network access. (torchvision's
+      builders pass ``check_hash=True``, but ``torch.hub.load_state_dict_from_url`` verifies the SHA-256
+      prefix in the file name only when it downloads, never for a file already in the cache.)
     - A download is attempted only if ``allow_download`` and the server answers a quick probe;
       network errors (``URLError``, ``OSError``, ``RuntimeError``) lead to the fallback.
     - A cached file that cannot be read raises a ``RuntimeError`` naming the file (delete it and
