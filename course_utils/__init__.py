@@ -7,6 +7,7 @@
 - ``widgets``: interactive explorers
 - ``results``: the results table each notebook ends with
 - ``models``: models that later notebooks reuse (LeNet from notebook 03)
+- ``pretrained``: torchvision pretrained models that fall back to random weights offline
 """
 from .data import (
     DatasetNotAvailableError,
@@ -21,6 +22,7 @@ from .data import (
 )
 from .env import RUN_MODES, detect_platform, environment_report, get_device, resolve_run_mode, seed_everything
 from .models import LeNet
+from .pretrained import build_pretrained, weights_cache_path
 from .plot import plot_confusion_matrix, plot_history, plot_per_class_accuracy, show_images, unnormalize
 from .results import show_results
 from .train import (

@@ -1,0 +1,87 @@
+"""Pretrained torchvision models that still run offline: ``build_pretrained``.
+
+torchvision's builders (``resnet18(weights=ResNet18_Weights.IMAGENET1K_V1)``) download the weights
+into the torch hub cache on first use and read them from there afterwards. On a machine without
+internet access the download fails (or hangs). ``build_pretrained`` checks the cache first, tries a
+download only when allowed and reachable, and otherwise prints ONE line saying which file is missing
+and where to put it, then returns the same architecture with random weights, so a notebook still
+runs end to end and can label its numbers as "random (offline)".
+"""
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from urllib.error import URLError
+from urllib.parse import urlparse
+
+import torch
+
+IMAGENET = "ImageNet"
+RANDOM_OFFLINE = "random (offline)"
+
+
+def weights_cache_path(weights) -> Path:
+    """Where torchvision looks for ``weights`` (a ``WeightsEnum`` member) before downloading it.
+
+    ``<torch.hub.get_dir()>/checkpoints/<file name from weights.url>``; ``torch.hub.get_dir()`` is
+    ``$TORCH_HOME/hub`` (default ``~/.cache/torch/hub``).
+    """
+    filename = os.path.basename(urlparse(weights.url).path)
+    return Path(torch.hub.get_dir()) / "checkpoints" / filename
+
+
+def _can_reach(url: str, timeout: float = 3.0) -> bool:
+    """Quick connectivity probe (DNS + TCP connect), so an offline download fails in seconds, not minutes."""
+    parts = urlparse(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def build_pretrained(builder, weights, allow_download: bool = True, progress: bool = False, **kwargs):
+    """Build ``builder(weights=weights, **kwargs)``; return ``(model, source)``.
+
+    ``source`` is ``"ImageNet"`` when the pretrained weights were loaded, ``"random (offline)"``
+    when they are neither in the torch hub cache nor downloadable (then the model has random
+    weights, and one line says which file is missing and where to put it).
+
+    - The cache is checked first: a cached file is loaded without any network access. (torchvision's
+      builders pass ``check_hash=True``, but ``torch.hub.load_state_dict_from_url`` verifies the SHA-256
+      prefix in the file name only when it downloads, never for a file already in the cache.)
+    - A download is attempted only if ``allow_download`` and the server answers a quick probe;
+      network errors (``URLError``, ``OSError``, ``RuntimeError``) lead to the fallback.
+    - A cached file that cannot be read raises a ``RuntimeError`` naming the file (delete it and
+      run again): a corrupt download is not silently replaced by random weights.
+
+    Example: ``model, source = build_pretrained(torchvision.models.resnet18, ResNet18_Weights.IMAGENET1K_V1)``.
+    """
+    path = weights_cache_path(weights)
+    name = f"{builder.__name__}({type(weights).__name__}.{weights.name})"
+    if path.is_file():
+        try:
+            return builder(weights=weights, progress=progress, **kwargs), IMAGENET
+        except Exception as error:  # truncated file, wrong architecture...
+            raise RuntimeError(
+                f"{name}: the cached weights file {path} could not be loaded ({type(error).__name__}: {error}). "
+                "Delete it and run again to download it afresh, or put the official file there."
+            ) from error
+    reason = "downloads are disabled (allow_download=False)"
+    if allow_download:
+        if not _can_reach(weights.url):
+            reason = "the download server cannot be reached (offline?)"
+        else:
+            timeout = socket.getdefaulttimeout()
+            socket.setdefaulttimeout(60)  # a stalled connection fails instead of hanging forever
+            try:
+                return builder(weights=weights, progress=progress, **kwargs), IMAGENET
+            except (URLError, OSError, RuntimeError) as error:
+                reason = f"the download failed ({type(error).__name__}: {error})"
+            finally:
+                socket.setdefaulttimeout(timeout)
+    print(f"{name}: pretrained weights not found at {path} and {reason}; using RANDOM weights. "
+          f"To use the real ones, download {weights.url} and place it at {path}.")
+    return builder(weights=None, **kwargs), RANDOM_OFFLINE
