@@ -7,6 +7,7 @@
 - ``widgets``: interactive explorers
 - ``results``: the results table each notebook ends with
 - ``models``: models that later notebooks reuse (LeNet from notebook 03)
+- ``sampling``: datasets, samplers and collate functions that go into DataLoader workers
 """
 from .data import (
     DatasetNotAvailableError,
@@ -23,6 +24,15 @@ from .env import RUN_MODES, detect_platform, environment_report, get_device, res
 from .models import LeNet
 from .plot import plot_confusion_matrix, plot_history, plot_per_class_accuracy, show_images, unnormalize
 from .results import show_results
+from .sampling import (
+    UNLABELED,
+    CsvImageDataset,
+    CsvRecordStream,
+    LabeledUnlabeledBatchSampler,
+    MaskedLabels,
+    pad_collate,
+    seed_worker,
+)
 from .train import (
     CheckpointError,
     History,
