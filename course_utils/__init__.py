@@ -8,6 +8,7 @@
 - ``results``: the results table each notebook ends with
 - ``models``: models that later notebooks reuse (LeNet from notebook 03)
 - ``pretrained``: torchvision pretrained models that fall back to random weights offline
+- ``sampling``: datasets, samplers and collate functions that go into DataLoader workers
 """
 from .data import (
     DatasetNotAvailableError,
@@ -25,6 +26,15 @@ from .models import LeNet
 from .pretrained import build_pretrained, weights_cache_path
 from .plot import plot_confusion_matrix, plot_history, plot_per_class_accuracy, show_images, unnormalize
 from .results import show_results
+from .sampling import (
+    UNLABELED,
+    CsvImageDataset,
+    CsvRecordStream,
+    LabeledUnlabeledBatchSampler,
+    MaskedLabels,
+    pad_collate,
+    seed_worker,
+)
 from .train import (
     CheckpointError,
     History,
