@@ -2,7 +2,8 @@
 
 - ``env``: device, seeding, environment report, run mode
 - ``data``: data root, CIFAR-10/100 and Fashion-MNIST loading, channel statistics, splits
-- ``train``: ``train_one_epoch``, ``evaluate``, ``fit``, checkpoints
+- ``gpu_loader``: ``GPULoader``, batches augmented on the device (notebook 07)
+- ``train``: ``train_one_epoch``, ``evaluate``, ``fit``, ``parameter_groups``, checkpoints
 - ``plot``: image grids, learning curves, per-class accuracy, confusion matrix
 - ``widgets``: interactive explorers
 - ``results``: the results table each notebook ends with
@@ -19,6 +20,7 @@ from .data import (
     stratified_split,
     targets_of,
 )
+from .gpu_loader import GPULoader
 from .env import RUN_MODES, detect_platform, environment_report, get_device, resolve_run_mode, seed_everything
 from .models import LeNet
 from .plot import plot_confusion_matrix, plot_history, plot_per_class_accuracy, show_images, unnormalize
@@ -28,6 +30,7 @@ from .train import (
     History,
     NonFiniteLossError,
     count_parameters,
+    parameter_groups,
     evaluate,
     fit,
     load_checkpoint,
