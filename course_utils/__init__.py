@@ -7,7 +7,7 @@
 - ``plot``: image grids, learning curves, per-class accuracy, confusion matrix
 - ``widgets``: interactive explorers
 - ``results``: the results table each notebook ends with
-- ``models``: models that later notebooks reuse (LeNet from notebook 03)
+- ``models``: models that later notebooks reuse (LeNet from notebook 03, ResNet9 from notebook 07)
 """
 from .data import (
     DatasetNotAvailableError,
@@ -22,7 +22,7 @@ from .data import (
 )
 from .gpu_loader import GPULoader
 from .env import RUN_MODES, detect_platform, environment_report, get_device, resolve_run_mode, seed_everything
-from .models import LeNet
+from .models import LeNet, ResidualBlock, ResNet9
 from .plot import plot_confusion_matrix, plot_history, plot_per_class_accuracy, show_images, unnormalize
 from .results import show_results
 from .train import (
