@@ -2,11 +2,12 @@
 
 - ``env``: device, seeding, environment report, run mode
 - ``data``: data root, CIFAR-10/100 and Fashion-MNIST loading, channel statistics, splits
-- ``train``: ``train_one_epoch``, ``evaluate``, ``fit``, checkpoints
+- ``gpu_loader``: ``GPULoader``, batches augmented on the device (notebook 07)
+- ``train``: ``train_one_epoch``, ``evaluate``, ``fit``, ``parameter_groups``, checkpoints
 - ``plot``: image grids, learning curves, per-class accuracy, confusion matrix
 - ``widgets``: interactive explorers
 - ``results``: the results table each notebook ends with
-- ``models``: models that later notebooks reuse (LeNet from notebook 03)
+- ``models``: models that later notebooks reuse (LeNet from notebook 03, ResNet9 from notebook 07)
 - ``pretrained``: torchvision pretrained models that fall back to random weights offline
 - ``sampling``: datasets, samplers and collate functions that go into DataLoader workers
 """
@@ -21,8 +22,9 @@ from .data import (
     stratified_split,
     targets_of,
 )
+from .gpu_loader import GPULoader
 from .env import RUN_MODES, detect_platform, environment_report, get_device, resolve_run_mode, seed_everything
-from .models import LeNet
+from .models import LeNet, ResidualBlock, ResNet9
 from .pretrained import build_pretrained, weights_cache_path
 from .plot import plot_confusion_matrix, plot_history, plot_per_class_accuracy, show_images, unnormalize
 from .results import show_results
@@ -40,6 +42,7 @@ from .train import (
     History,
     NonFiniteLossError,
     count_parameters,
+    parameter_groups,
     evaluate,
     fit,
     load_checkpoint,

@@ -4,6 +4,7 @@ Each one is taught (and written out in full) in the notebook named in its docstr
 """
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 
@@ -31,3 +32,69 @@ class LeNet(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.features(x))
+
+
+class ResidualBlock(nn.Module):
+    """Notebook 07's residual block: two 3x3 convolutions with BatchNorm, plus a shortcut.
+
+    ``out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))``. The shortcut is the identity
+    when the shape stays the same, else a 1x1 convolution (with ``stride``) and BatchNorm that
+    project ``x`` to the new number of channels and size. Convolutions followed by BatchNorm have
+    no bias (BatchNorm's shift does that job).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(out_channels)
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
+                                          nn.BatchNorm2d(out_channels))
+
+    def forward(self, x):
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+def conv_bn(in_channels: int, out_channels: int, pool: bool = False) -> nn.Sequential:
+    """3x3 convolution, BatchNorm, ReLU, and optionally a 2x2 max-pool that halves the size."""
+    layers = [nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
+              nn.ReLU(inplace=True)]
+    if pool:
+        layers.append(nn.MaxPool2d(2))
+    return nn.Sequential(*layers)
+
+
+class ResNet9(nn.Module):
+    """Notebook 07's ResNet-9 for 32x32 images (the layout of Myrtle.ai's fast CIFAR-10 ResNet).
+
+    stem conv (w0) -> conv+pool (w1) + residual block -> conv+pool (w2) -> conv+pool (w3)
+    + residual block -> global max-pool -> linear. 8 convolutions + 1 linear layer = 9 layers with
+    weights. ``widths=(64, 128, 256, 512)`` is the full model (6.6 M parameters); smaller widths
+    train on a CPU. The logits are scaled by ``logit_scale`` (0.125) so that training starts with
+    soft predictions, which makes the high one-cycle learning rate stable.
+    """
+
+    def __init__(self, num_classes: int = 10, widths=(64, 128, 256, 512), in_channels: int = 3,
+                 logit_scale: float = 0.125):
+        super().__init__()
+        w0, w1, w2, w3 = widths
+        self.features = nn.Sequential(
+            conv_bn(in_channels, w0),              # 32x32
+            conv_bn(w0, w1, pool=True),            # 16x16
+            ResidualBlock(w1, w1),
+            conv_bn(w1, w2, pool=True),            # 8x8
+            conv_bn(w2, w3, pool=True),            # 4x4
+            ResidualBlock(w3, w3),
+            nn.AdaptiveMaxPool2d(1),
+            nn.Flatten(),
+        )
+        self.classifier = nn.Linear(w3, num_classes)
+        self.logit_scale = logit_scale
+
+    def forward(self, x):
+        return self.classifier(self.features(x)) * self.logit_scale  # logits

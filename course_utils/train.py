@@ -278,6 +278,25 @@ def per_class_accuracy(preds, targets, num_classes: int) -> np.ndarray:
         return np.where(support > 0, matrix.diagonal() / np.maximum(support, 1), np.nan)
 
 
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two optimizer parameter groups: weights with ``weight_decay``, and biases and normalization
+    parameters (BatchNorm/LayerNorm scales and shifts) without it.
+
+    Weight decay pulls weights towards 0 to keep the network simple; on a BatchNorm scale or a
+    bias it only fights the normalization, so the usual recipe exempts them. Parameters with fewer
+    than 2 dimensions are exactly those (a conv or linear weight has 2 or more). Frozen parameters
+    (``requires_grad=False``) are left out. Use as
+    ``torch.optim.SGD(parameter_groups(model, 5e-4), lr=0.1, momentum=0.9, nesterov=True)``.
+    """
+    if not isinstance(weight_decay, (int, float)) or isinstance(weight_decay, bool) or weight_decay < 0:
+        raise ValueError(f"weight_decay must be a non-negative number, got {weight_decay!r}")
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            (decay if parameter.ndim >= 2 else no_decay).append(parameter)
+    return [{"params": decay, "weight_decay": float(weight_decay)}, {"params": no_decay, "weight_decay": 0.0}]
+
+
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (all, or only those with ``requires_grad``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)

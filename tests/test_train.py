@@ -234,3 +234,32 @@ def test_count_parameters():
     assert T.count_parameters(model) == 33
     model.bias.requires_grad_(False)
     assert T.count_parameters(model, trainable_only=True) == 30
+
+
+def test_parameter_groups_exempt_biases_and_batchnorm():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.Linear(4, 2))
+    model[0].bias.requires_grad_(False)  # frozen parameters are left out
+    decay, no_decay = T.parameter_groups(model, weight_decay=5e-4)
+    assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0.0
+    assert {id(p) for p in decay["params"]} == {id(model[0].weight), id(model[3].weight)}
+    assert {id(p) for p in no_decay["params"]} == {id(model[1].weight), id(model[1].bias), id(model[3].bias)}
+    optimizer = torch.optim.SGD(T.parameter_groups(model, 5e-4), lr=0.1, momentum=0.9, nesterov=True)
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [5e-4, 0.0]
+    with pytest.raises(ValueError, match="weight_decay"):
+        T.parameter_groups(model, -1)
+
+
+def test_train_one_epoch_does_not_sync_every_step(monkeypatch):
+    """No ``.item()`` per batch on the hot path: on a GPU each one waits for the device to finish."""
+    calls = []
+    original = torch.Tensor.item
+    monkeypatch.setattr(torch.Tensor, "item", lambda self: calls.append(1) or original(self))
+
+    def count(batches):
+        calls.clear()
+        data = make_blobs(n=8 * batches)
+        model = TinyNet()
+        T.train_one_epoch(model, DataLoader(data, batch_size=8), _sgd(model), progress=False, check_every=1000)
+        return len(calls)
+
+    assert count(4) == count(16) <= 3, "the number of .item() calls must not grow with the number of batches"
