@@ -106,10 +106,15 @@ def plot_history(history, title: str | None = None, histories: dict | None = Non
             ax.plot(h["epoch"], h[f"val_{metric}"], "-o", color=color, label=f"{prefix}validation", markersize=3)
     ax_loss.set(title="Loss", xlabel="epoch", ylabel="cross-entropy loss")
     ax_acc.set(title="Accuracy", xlabel="epoch", ylabel="accuracy")
+    epochs = sorted({int(e) for h in runs.values() for e in h["epoch"]})
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        if epochs and len(epochs) <= 20:  # whole epochs only (a one-epoch run otherwise gets ticks like 0.98)
+            ax.set_xticks(epochs)
+            ax.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+        else:
+            ax.xaxis.get_major_locator().set_params(integer=True)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -50,6 +50,12 @@ def test_plot_history_and_comparisons():
     assert len(fig.axes[1].get_lines()) == 4
 
 
+def test_plot_history_ticks_whole_epochs_even_for_one_epoch():
+    one = {"epoch": [1], "train_loss": [1.0], "val_loss": [1.1], "train_accuracy": [0.5], "val_accuracy": [0.4]}
+    fig = plot.plot_history(one)
+    assert list(fig.axes[0].get_xticks()) == [1]
+
+
 def test_per_class_and_confusion():
     names = ["a", "b", "c"]
     fig = plot.plot_per_class_accuracy([0.9, 0.5, 0.7], names)
