@@ -94,3 +94,17 @@ def test_notebook_runs_in_smoke_mode(path):
             assert chance is not None, "report chance_accuracy next to accuracies"
             assert value > chance, f"{key}={value} is not above chance ({chance}) after the smoke run"
     assert seconds < SMOKE_BUDGET_S, f"smoke run took {seconds:.0f} s (target 90 s)"
+
+
+def test_same_seed_same_smoke_numbers(tmp_path):
+    """Notebook 03 (the first training notebook) run twice in smoke mode on the CPU: identical losses and accuracies."""
+    path = REPO / "notebooks" / "03_first_cnn.ipynb"
+    runs = []
+    for attempt in (1, 2):
+        out = tmp_path / f"run{attempt}_{path.name}"
+        papermill.execute_notebook(str(path), str(out), parameters={"RUN_MODE": "smoke"}, kernel_name="python3",
+                                   cwd=str(path.parent), progress_bar=False)
+        results = _results(nbformat.read(out, as_version=4))
+        runs.append({k: v for k, v in results.items() if k.endswith(("accuracy", "loss"))})
+    assert len(runs[0]) >= 2, f"expected accuracies in the results, got {runs[0]}"
+    assert runs[0] == runs[1], f"same seed, different numbers: {runs[0]} vs {runs[1]}"
