@@ -7,7 +7,7 @@
 - ``plot``: image grids, learning curves, per-class accuracy, confusion matrix
 - ``widgets``: interactive explorers
 - ``results``: the results table each notebook ends with
-- ``models``: models that later notebooks reuse (LeNet from notebook 03, ResNet9 from notebook 07)
+- ``models``: models that later notebooks reuse (LeNet from 03, ResNet9 from 07, FashionCNN from 08)
 - ``pretrained``: torchvision pretrained models that fall back to random weights offline
 - ``sampling``: datasets, samplers and collate functions that go into DataLoader workers
 """
@@ -24,7 +24,7 @@ from .data import (
 )
 from .gpu_loader import GPULoader
 from .env import RUN_MODES, detect_platform, environment_report, get_device, resolve_run_mode, seed_everything
-from .models import LeNet, ResidualBlock, ResNet9
+from .models import FashionCNN, LeNet, ResidualBlock, ResNet9
 from .pretrained import build_pretrained, weights_cache_path
 from .plot import plot_confusion_matrix, plot_history, plot_per_class_accuracy, show_images, unnormalize
 from .results import show_results

@@ -98,3 +98,31 @@ class ResNet9(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.features(x)) * self.logit_scale  # logits
+
+
+class FashionCNN(nn.Module):
+    """Notebook 08's CNN for 28x28 grey images (Fashion-MNIST), reused by notebook 09.
+
+    Two blocks of 3x3 convolution, BatchNorm, ReLU and 2x2 max-pooling (32 then 64 channels), then
+    a classifier 128 -> ``num_classes`` with dropout 0.25. ``adaptive_pool=True`` averages each of
+    the 64 feature maps to one number first (``AdaptiveAvgPool2d(1)``): 64 classifier inputs instead
+    of 3,136, and any input size works.
+    """
+
+    def __init__(self, num_classes: int = 10, adaptive_pool: bool = False):
+        super().__init__()
+
+        def block(c_in, c_out):
+            return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
+
+        self.features = nn.Sequential(*block(1, 32), *block(32, 64))
+        if adaptive_pool:
+            self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())  # 64xHxW -> 64
+            width = 64
+        else:
+            self.pool = nn.Flatten()  # 64x7x7 -> 3136: fixed to 28x28 inputs
+            width = 64 * 7 * 7
+        self.classifier = nn.Sequential(nn.Linear(width, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, num_classes))
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.features(x)))  # logits

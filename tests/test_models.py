@@ -1,7 +1,7 @@
 import torch
 from torch import nn
 
-from course_utils.models import LeNet
+from course_utils.models import FashionCNN, LeNet
 from course_utils.train import count_parameters
 
 
@@ -35,3 +35,12 @@ def test_resnet9_shapes_and_parameters():
     assert count_parameters(ResNet9()) == 6573130
     small = ResNet9(num_classes=100, widths=(8, 16, 32, 64))
     assert small(torch.zeros(2, 3, 32, 32)).shape == (2, 100)
+
+
+def test_fashion_cnn_shapes_and_parameters():
+    model = FashionCNN()
+    assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert count_parameters(model) == 421834
+    pooled = FashionCNN(adaptive_pool=True)
+    assert count_parameters(pooled) == 28618
+    assert pooled(torch.zeros(2, 1, 36, 36)).shape == (2, 10), "adaptive pooling accepts any input size"
