@@ -43,6 +43,9 @@ class GPULoader:
         0 disables it. ``padding_mode`` is "constant" (zeros, torchvision's default) or "reflect".
     flip: random horizontal flip of each image with probability 0.5.
     drop_last: drop the last incomplete batch (keeps batch statistics steady when training).
+    resize: output size in pixels (square), e.g. 224 for ImageNet-pretrained models; each batch is
+        resized on the device after crop and flip (bilinear, antialiased when shrinking). None keeps
+        the stored size.
     device: where the images live and batches are made; default: the images' own device (CPU for NumPy).
     seed: seeds the generator for shuffling and augmentation (same seed, same epochs).
     """
@@ -62,6 +65,7 @@ class GPULoader:
         seed: int = 0,
         layout: str | None = None,
         padding_mode: str = "constant",
+        resize: int | None = None,
     ):
         images = torch.as_tensor(images)
         labels = torch.as_tensor(np.asarray(labels) if not torch.is_tensor(labels) else labels)
@@ -92,6 +96,8 @@ class GPULoader:
             )
         if not isinstance(seed, int) or seed < 0:
             raise ValueError(f"GPULoader: seed must be a non-negative integer, got {seed!r}")
+        if resize is not None and (not isinstance(resize, int) or isinstance(resize, bool) or resize < 1):
+            raise ValueError(f"GPULoader: resize must be a positive integer (pixels) or None, got {resize!r}")
 
         images = _to_nchw(images, layout)
         channels, height, width = images.shape[1:]
@@ -99,7 +105,7 @@ class GPULoader:
             raise ValueError(f"GPULoader: reflect padding {crop_padding} must be smaller than the image ({height}x{width})")
         self.device = torch.device(device) if device is not None else images.device
         self.batch_size, self.shuffle, self.flip, self.drop_last = batch_size, shuffle, flip, drop_last
-        self.crop_padding, self.image_size = crop_padding, (height, width)
+        self.crop_padding, self.image_size, self.resize = crop_padding, (height, width), resize
         self.generator = torch.Generator().manual_seed(seed)
         self.epoch = 0
 
@@ -181,6 +187,9 @@ class GPULoader:
                 mask = flips[start:start + len(index)][:, None, None, None]
                 batch = torch.where(mask, batch.flip(-1), batch)
             batch = batch.float().div_(255)
+            if self.resize is not None and (self.resize, self.resize) != (height, width):
+                batch = F.interpolate(batch, size=(self.resize, self.resize), mode="bilinear", align_corners=False,
+                                      antialias=self.resize < min(height, width))
             if self.mean is not None:
                 batch = batch.sub_(self.mean).div_(self.std)
             yield batch, self.labels[index]
@@ -188,7 +197,7 @@ class GPULoader:
     def __repr__(self) -> str:
         return (f"GPULoader({self.num_images} images of {tuple(self.images.shape[1:2]) + self.image_size}, "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, crop_padding={self.crop_padding}, "
-                f"flip={self.flip}, drop_last={self.drop_last}, device={self.device})")
+                f"flip={self.flip}, drop_last={self.drop_last}, resize={self.resize}, device={self.device})")
 
 
 def _to_nchw(images: torch.Tensor, layout: str | None) -> torch.Tensor:

@@ -153,6 +153,7 @@ def test_reflect_padding_and_from_dataset():
     (dict(images=np.zeros((4, 3, 8, 3), np.uint8)), ValueError, "layout="),
     (dict(layout="HWC"), ValueError, "layout must be"),
     (dict(seed=-1), ValueError, "seed"),
+    (dict(resize=0), ValueError, "resize"),
     (dict(images=np.zeros((0, 8, 8, 3), np.uint8), labels=np.zeros(0, int)), ValueError, "empty"),
 ])
 def test_clear_errors(kwargs, error, match):
@@ -175,3 +176,14 @@ def test_trains_through_fit():
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2))
     history = fit(model, train, val, torch.optim.SGD(model.parameters(), lr=0.1), epochs=2, progress=False)
     assert history["val_accuracy"][-1] > 0.9
+
+
+def test_resize_matches_interpolate_of_each_batch():
+    images, labels = _data(n=6)
+    plain = next(iter(GPULoader(images, labels, batch_size=6)))[0]
+    for size in (16, 4):  # upsampling, and downsampling (antialiased)
+        x, y = next(iter(GPULoader(images, labels, batch_size=6, resize=size)))
+        assert x.shape == (6, 3, size, size) and torch.equal(y, torch.as_tensor(labels))
+        expected = torch.nn.functional.interpolate(plain, size=(size, size), mode="bilinear", align_corners=False,
+                                                   antialias=size < 8)
+        assert torch.allclose(x, expected)
