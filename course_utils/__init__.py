@@ -7,6 +7,7 @@
 - ``plot``: image grids, learning curves, per-class accuracy, confusion matrix
 - ``widgets``: interactive explorers
 - ``results``: the results table each notebook ends with
+- ``selfcheck``: self-checks whose threshold only holds in a full-size, full-mode run
 - ``models``: models that later notebooks reuse (LeNet from 03, ResNet9 from 07, FashionCNN from 08)
 - ``pretrained``: torchvision pretrained models that fall back to random weights offline
 - ``sampling``: datasets, samplers and collate functions that go into DataLoader workers
@@ -28,6 +29,7 @@ from .models import FashionCNN, LeNet, ResidualBlock, ResNet9
 from .pretrained import build_pretrained, weights_cache_path
 from .plot import plot_confusion_matrix, plot_history, plot_per_class_accuracy, show_images, unnormalize
 from .results import show_results
+from .selfcheck import FullModeExpectationWarning, check_full_mode
 from .sampling import (
     UNLABELED,
     CsvImageDataset,

@@ -76,8 +76,9 @@ def test_notebook_runs_in_smoke_mode(path):
     out = ARTIFACTS / "executed" / path.name
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    papermill.execute_notebook(str(path), str(out), parameters={"RUN_MODE": "smoke"}, kernel_name="python3",
-                               cwd=str(path.parent), progress_bar=False)
+    # SHOW_SOLUTIONS: the exercise solutions, hidden on a student's Run All, run here.
+    papermill.execute_notebook(str(path), str(out), parameters={"RUN_MODE": "smoke", "SHOW_SOLUTIONS": True},
+                               kernel_name="python3", cwd=str(path.parent), progress_bar=False)
     seconds = time.perf_counter() - start
     nb = nbformat.read(out, as_version=4)
     timings = ARTIFACTS / "smoke_seconds.json"

@@ -1,0 +1,1 @@
+"""Maintainers' tools for the course repository (not installed with course_utils)."""
