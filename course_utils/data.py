@@ -34,7 +34,7 @@ def data_root() -> Path:
     and ``~/course_data`` elsewhere (course_utils installed on its own).
     """
     if os.environ.get(DATA_ROOT_ENV):
-        return _folder(Path(os.environ[DATA_ROOT_ENV]).expanduser().resolve(), f"{DATA_ROOT_ENV}")
+        return _folder(Path(os.environ[DATA_ROOT_ENV]).expanduser().resolve(), DATA_ROOT_ENV)
     if (_REPO_ROOT / "pyproject.toml").is_file() and (_REPO_ROOT / "notebooks").is_dir():
         return _REPO_ROOT / "data"
     if detect_platform() == "colab":
