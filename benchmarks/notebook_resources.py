@@ -30,6 +30,7 @@ README.md's tables (tools/readme_table.py). Commit the JSON, the notebooks and R
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib.metadata
 import json
@@ -126,10 +127,8 @@ class TreeSampler(threading.Thread):
         while not self._halt.is_set():
             total = 0
             for child in me.children(recursive=True):
-                try:
+                with contextlib.suppress(psutil.Error):
                     total += child.memory_info().rss
-                except psutil.Error:
-                    pass
             self.peak = max(self.peak, total)
             self._halt.wait(self.interval)
 

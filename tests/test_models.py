@@ -1,8 +1,8 @@
 import torch
 from torch import nn
 
+from course_utils import count_parameters
 from course_utils.models import FashionCNN, LeNet
-from course_utils.train import count_parameters
 
 
 def test_lenet_shapes_and_parameters():

@@ -160,7 +160,8 @@ def write_tiny_csv(folder, n=6):
 
 def test_csv_image_dataset(tmp_path):
     csv_path = write_tiny_csv(tmp_path)
-    dataset = CsvImageDataset(csv_path, tmp_path, transform=lambda x: x.float() / 255, target_transform=lambda y: y + 100)
+    dataset = CsvImageDataset(csv_path, tmp_path, transform=lambda x: x.float() / 255,
+                              target_transform=lambda y: y + 100)
     assert len(dataset) == 6
     image, label = dataset[2]
     assert image.shape == (1, 6, 5) and label == 102

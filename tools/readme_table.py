@@ -178,7 +178,8 @@ def render(readme: str) -> str:
         pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
         if not pattern.search(readme):
             raise SystemExit(f"README.md needs the markers {start} ... {end}")
-        readme = pattern.sub(lambda _: f"{start}\n{table()}\n{end}", readme)
+        replacement = f"{start}\n{table()}\n{end}"
+        readme = pattern.sub(lambda _, text=replacement: text, readme)  # a function: no backslash escapes
     return readme
 
 
