@@ -177,17 +177,18 @@ def pad_collate(batch):
 def seed_worker(worker_id: int) -> None:
     """``worker_init_fn`` that seeds NumPy's and Python's global generators from the worker's torch seed.
 
-    This is the recipe of PyTorch's reproducibility notes, written for PyTorch before 1.9. Since
-    PyTorch 1.9 the DataLoader seeds every worker itself (``torch/utils/data/_utils/worker.py``):
-    ``random`` and ``torch`` with ``base_seed + worker_id``, and NumPy's global generator
-    (``np.random.seed``, the legacy ``np.random.*`` functions) with a seed hashed from
-    ``(base_seed, worker_id)``; ``base_seed`` is drawn from the DataLoader's ``generator`` each
-    time an iterator is created (each epoch, or once with ``persistent_workers``). So this function
-    only changes *which* seed NumPy and ``random`` get (``torch.initial_seed() % 2**32``); it adds no
-    randomness and no reproducibility on PyTorch 1.9 or later. What no ``worker_init_fn`` of this
-    kind fixes: generator objects the dataset owns (``np.random.default_rng(...)``, ``random.Random``,
-    ``torch.Generator``) are copied into every worker in the same state and draw the same numbers
-    there; derive them from ``torch.utils.data.get_worker_info().seed`` instead.
+    This is the recipe shown in PyTorch's reproducibility notes. Since PyTorch 1.9 the DataLoader
+    seeds every worker itself (``torch/utils/data/_utils/worker.py``): ``random`` and ``torch`` with
+    ``base_seed + worker_id``, and NumPy's global generator (``np.random.seed``, used by the legacy
+    ``np.random.*`` functions) with a seed hashed from ``(base_seed, worker_id)``. ``base_seed`` is
+    drawn from the DataLoader's ``generator`` (torch's global generator if none is given) each time
+    an iterator is created: each epoch, or once with ``persistent_workers``. So on PyTorch 1.9 or
+    later this function only changes *which* seed NumPy and ``random`` get
+    (``torch.initial_seed() % 2**32``); it adds no randomness and no reproducibility. What no
+    ``worker_init_fn`` of this kind fixes: generator objects that the dataset owns
+    (``np.random.default_rng(...)``, ``random.Random``, ``torch.Generator``) are copied into every
+    worker in the same state and draw the same numbers there; create them in each worker from
+    ``torch.utils.data.get_worker_info().seed`` instead.
     """
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
