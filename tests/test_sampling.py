@@ -147,11 +147,11 @@ def test_spawn_worker_loads_module_objects(tmp_path):
 # -- the CSV datasets and pad_collate -----------------------------------------------------------------
 
 def write_tiny_csv(folder, n=6):
-    from torchvision.io import write_png
+    from PIL import Image  # not torchvision.io.write_png: deprecated since torchvision 0.29
 
     lines = ["filename,label"]
     for i in range(n):
-        write_png(torch.full((1, 4 + i, 5), i * 10, dtype=torch.uint8), str(folder / f"img_{i}.png"))
+        Image.fromarray(np.full((4 + i, 5), i * 10, dtype=np.uint8)).save(folder / f"img_{i}.png")
         lines.append(f"img_{i}.png,{i % 3}")
     path = folder / "annotations.csv"
     path.write_text("\n".join(lines) + "\n")
