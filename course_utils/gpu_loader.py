@@ -178,15 +178,16 @@ class GPULoader:
         cols_base = torch.arange(width, device=self.device)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             index = order[start:start + self.batch_size]
-            batch = self.images[index]  # uint8 (B, C, H + 2p, W + 2p)
             if p:
-                # each image's crop: rows dy..dy+H-1 and columns dx..dx+W-1 of its padded copy
+                # each image's crop: rows dy..dy+H-1 and columns dx..dx+W-1 of its padded copy, gathered
+                # straight from the padded images (no intermediate copy of the padded batch)
                 dy, dx = offsets[start:start + len(index)].unbind(1)
                 rows = (dy[:, None] + rows_base)[:, None, :, None]  # (B, 1, H, 1)
                 cols = (dx[:, None] + cols_base)[:, None, None, :]  # (B, 1, 1, W)
-                which = torch.arange(len(index), device=self.device)[:, None, None, None]
-                channel = torch.arange(batch.shape[1], device=self.device)[None, :, None, None]
-                batch = batch[which, channel, rows, cols]  # (B, C, H, W), one gather for the whole batch
+                channel = torch.arange(self.images.shape[1], device=self.device)[None, :, None, None]
+                batch = self.images[index[:, None, None, None], channel, rows, cols]  # uint8 (B, C, H, W)
+            else:
+                batch = self.images[index]  # uint8 (B, C, H, W)
             if flips is not None:
                 mask = flips[start:start + len(index)][:, None, None, None]
                 batch = torch.where(mask, batch.flip(-1), batch)
