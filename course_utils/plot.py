@@ -128,7 +128,10 @@ def plot_per_class_accuracy(accuracy, class_names: Sequence[str], title: str = "
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(class_names) + 1.2))
     order = np.argsort(accuracy)
     bars = ax.barh(np.arange(len(order)), accuracy[order], color="tab:blue")
-    ax.bar_label(bars, labels=["n/a" if np.isnan(v) else f"{v:.1%}" for v in accuracy[order]], padding=3, fontsize=8)
+    labels = ax.bar_label(bars, labels=["n/a" if np.isnan(v) else f"{v:.1%}" for v in accuracy[order]], padding=3,
+                          fontsize=8)
+    for label in labels:  # readable where the mean line crosses a label
+        label.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 0.5})
     ax.set_yticks(np.arange(len(order)), [class_names[i] for i in order])
     ax.axvline(np.nanmean(accuracy), color="black", linestyle="--", label=f"mean {np.nanmean(accuracy):.1%}")
     ax.set(xlim=(0, 1.12), xticks=np.linspace(0, 1, 6), xlabel="accuracy (fraction of the class's test images)",
