@@ -79,3 +79,14 @@ def test_rendered_parts_do_not_make_a_translation_stale():
     moved = title.replace("[![a](b)](c)", "[![a](b)](fork)").replace("~9 s, fast", "~12 s, fast")
     assert translate.english_key(title) == translate.english_key(moved)
     assert translate.english_key(title) != translate.english_key(title.replace("Title", "Another title"))
+
+
+@pytest.mark.parametrize("english", ENGLISH, ids=IDS)
+def test_both_editions_link_to_the_glossary_and_to_each_other(english):
+    en_title = nbkit.source(nbkit.read(english).cells[0])
+    assert "](../GLOSSARY.md)" in en_title, "the English title cell links to ../GLOSSARY.md"
+    assert f"](ko/{english.name})" in en_title, f"the English title cell links to its Korean edition ko/{english.name}"
+    korean = translate.OUTPUT / english.name
+    ko_title = nbkit.source(nbkit.read(korean).cells[0])
+    assert "](../../GLOSSARY.md)" in ko_title, "the Korean title cell links to ../../GLOSSARY.md"
+    assert f"](../{english.name})" in ko_title, f"the Korean title cell links back to ../{english.name}"
