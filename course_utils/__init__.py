@@ -13,7 +13,7 @@
 - ``selfcheck``: self-checks whose threshold only holds in a full-size, full-mode run
 - ``models``: models that later notebooks reuse (LeNet from 03, ResNet9 from 07, FashionCNN from 08)
 - ``pretrained``: torchvision pretrained models that fall back to random weights offline
-- ``sampling``: datasets, samplers and collate functions that go into DataLoader workers
+- ``sampling``: datasets and collate functions that go into DataLoader workers
 """
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .checks import NonFiniteLossError
@@ -39,7 +39,6 @@ from .sampling import (
     UNLABELED,
     CsvImageDataset,
     CsvRecordStream,
-    LabeledUnlabeledBatchSampler,
     MaskedLabels,
     pad_collate,
     seed_worker,
@@ -62,8 +61,8 @@ __all__ = [
     # figures and results
     "plot_confusion_matrix", "plot_history", "plot_per_class_accuracy", "show_images", "unnormalize",
     "show_results", "FullModeExpectationWarning", "check_full_mode",
-    # datasets, samplers and collate functions for DataLoader workers
-    "UNLABELED", "CsvImageDataset", "CsvRecordStream", "LabeledUnlabeledBatchSampler", "MaskedLabels",
+    # datasets and collate functions for DataLoader workers
+    "UNLABELED", "CsvImageDataset", "CsvRecordStream", "MaskedLabels",
     "pad_collate", "seed_worker",
 ]
 

@@ -1,4 +1,4 @@
-"""Datasets, samplers and collate functions for the DataLoader (notebooks 08 and 09).
+"""Datasets and collate functions that travel into DataLoader worker processes (notebooks 08 and 09).
 
 Notebook 08 writes ``CsvImageDataset`` and ``CsvRecordStream`` in its own cells; these copies exist
 because of *spawn*. Where DataLoader workers are started with *spawn* (the default on Windows and
@@ -13,20 +13,17 @@ in the main process, and workers receive only lists of indices.
 - ``pad_collate``: batches items of different sizes by zero-padding them.
 - ``seed_worker``: the ``worker_init_fn`` of PyTorch's reproducibility notes (see its docstring).
 - ``MaskedLabels``: hides the labels of some samples (label ``-1``) for semi-supervised learning.
-- ``LabeledUnlabeledBatchSampler``: batches that are all-labeled or all-unlabeled, interleaved.
 """
 from __future__ import annotations
 
 import csv
-import math
 import random
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
-from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 UNLABELED = -1
@@ -233,85 +230,3 @@ def _check_range(indices, num_samples, name):
     if indices.size and (indices.min() < 0 or indices.max() >= num_samples):
         raise IndexError(f"{name} must lie in 0..{num_samples - 1} (the dataset has {num_samples} samples); "
                          f"found {int(indices.min())}..{int(indices.max())}.")
-
-
-class LabeledUnlabeledBatchSampler(Sampler):
-    """Yields batches of indices that are either all labeled or all unlabeled.
-
-    Each epoch, both pools are shuffled (with ``generator`` if given), cut into batches of
-    ``batch_size`` (the last batch of each pool may be smaller: no index is dropped), and the two
-    lists of batches are interleaved evenly at their natural ratio: with 6,000 labeled and
-    54,000 unlabeled indices, about one labeled batch for every nine unlabeled ones, spread
-    over the whole epoch. Every index appears exactly once per epoch.
-
-    Pass it to a DataLoader as ``batch_sampler=`` (not ``sampler=``): it yields whole batches.
-    ``num_samples`` (the dataset's length), if given, is used to check that indices are in range.
-    """
-
-    def __init__(self, labeled_indices, unlabeled_indices, batch_size: int, shuffle: bool = True,
-                 generator: torch.Generator | None = None, num_samples: int | None = None):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        self.labeled = _as_index_array(labeled_indices, "labeled_indices")
-        self.unlabeled = _as_index_array(unlabeled_indices, "unlabeled_indices")
-        for name, pool in (("labeled_indices", self.labeled), ("unlabeled_indices", self.unlabeled)):
-            if pool.size == 0:
-                raise ValueError(f"{name} is empty: both pools need at least one index "
-                                 "(for purely supervised training use an ordinary sampler).")
-            if np.unique(pool).size != pool.size:
-                raise ValueError(f"{name} contains duplicate indices: each index must appear once per epoch.")
-            if pool.min() < 0:
-                raise IndexError(f"{name} contains negative indices ({int(pool.min())}).")
-            if num_samples is not None:
-                _check_range(pool, num_samples, name)
-        overlap = np.intersect1d(self.labeled, self.unlabeled)
-        if overlap.size:
-            raise ValueError(f"labeled and unlabeled pools overlap in {overlap.size} indices "
-                             f"(e.g. {overlap[:5].tolist()}): an image is either labeled or not.")
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.generator = generator
-        self.num_labeled_batches = math.ceil(self.labeled.size / self.batch_size)
-        self.num_unlabeled_batches = math.ceil(self.unlabeled.size / self.batch_size)
-
-    def __len__(self):
-        return self.num_labeled_batches + self.num_unlabeled_batches
-
-    def schedule(self) -> list[bool]:
-        """Which batches of an epoch are labeled (True) or unlabeled (False), in order.
-
-        Batch ``i`` of a pool with ``n`` batches sits at position ``(i + 0.5) / n`` of the epoch;
-        merging the two pools by position spreads the rarer pool evenly.
-        """
-        nl, nu = self.num_labeled_batches, self.num_unlabeled_batches
-        positions = [((i + 0.5) / nl, 0, True) for i in range(nl)] + [((j + 0.5) / nu, 1, False) for j in range(nu)]
-        return [labeled for _, _, labeled in sorted(positions)]
-
-    def _order(self, pool: np.ndarray, generator) -> list[int]:
-        if not self.shuffle:
-            return pool.tolist()
-        permutation = torch.randperm(pool.size, generator=generator).numpy()
-        return pool[permutation].tolist()
-
-    def __iter__(self):
-        generator = self.generator
-        if generator is None and self.shuffle:  # like RandomSampler: a fresh seed from torch's global RNG
-            generator = torch.Generator()
-            generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
-        labeled = self._order(self.labeled, generator)
-        unlabeled = self._order(self.unlabeled, generator)
-        starts = {True: 0, False: 0}
-        pools = {True: labeled, False: unlabeled}
-        for is_labeled in self.schedule():
-            start = starts[is_labeled]
-            yield pools[is_labeled][start:start + self.batch_size]
-            starts[is_labeled] = start + self.batch_size
-
-    def is_labeled_batch(self, batch_indices: Sequence[int]) -> bool:
-        """True if every index of the batch is in the labeled pool, False if none is."""
-        flags = np.isin(np.asarray(batch_indices), self.labeled)
-        if flags.all():
-            return True
-        if not flags.any():
-            return False
-        raise ValueError("mixed batch: some indices are labeled and some are not.")
