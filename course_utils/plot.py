@@ -122,14 +122,15 @@ def plot_history(history, title: str | None = None, histories: dict | None = Non
 
 
 def plot_per_class_accuracy(accuracy, class_names: Sequence[str], title: str = "Accuracy per class"):
-    """Horizontal bars of each class's accuracy, with the mean as a dashed line."""
+    """Horizontal bars of each class's accuracy, labelled with their values, and the mean as a dashed line."""
     accuracy = np.asarray(accuracy, dtype=float)
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(class_names) + 1.2))
     order = np.argsort(accuracy)
-    ax.barh(np.arange(len(order)), accuracy[order], color="tab:blue")
+    bars = ax.barh(np.arange(len(order)), accuracy[order], color="tab:blue")
+    ax.bar_label(bars, labels=[f"{v:.0%}" for v in accuracy[order]], padding=3, fontsize=8)  # a 0% bar shows too
     ax.set_yticks(np.arange(len(order)), [class_names[i] for i in order])
     ax.axvline(np.nanmean(accuracy), color="black", linestyle="--", label=f"mean {np.nanmean(accuracy):.1%}")
-    ax.set(xlim=(0, 1), xlabel="accuracy (fraction of the class's test images)", title=title)
+    ax.set(xlim=(0, 1.1), xlabel="accuracy (fraction of the class's test images)", title=title)
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
