@@ -127,7 +127,8 @@ def plot_per_class_accuracy(accuracy, class_names: Sequence[str], title: str = "
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(class_names) + 1.2))
     order = np.argsort(accuracy)
     bars = ax.barh(np.arange(len(order)), accuracy[order], color="tab:blue")
-    ax.bar_label(bars, labels=[f"{v:.0%}" for v in accuracy[order]], padding=3, fontsize=8)  # a 0% bar shows too
+    ax.bar_label(bars, labels=[f"{v:.0%}" for v in accuracy[order]], padding=3, fontsize=8,  # a 0% bar shows too
+                 bbox=dict(facecolor="white", edgecolor="none", pad=0.5))  # readable over the mean line
     ax.set_yticks(np.arange(len(order)), [class_names[i] for i in order])
     ax.axvline(np.nanmean(accuracy), color="black", linestyle="--", label=f"mean {np.nanmean(accuracy):.1%}")
     ax.set(xlim=(0, 1.1), xlabel="accuracy (fraction of the class's test images)", title=title)
