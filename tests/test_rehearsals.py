@@ -13,12 +13,14 @@ kept in artifacts/rehearsal/seconds.json.
 from __future__ import annotations
 
 import json
+import os
 
 import nbformat
 import pytest
 
 from tools import nbkit, rehearse, sync_notebooks
 
+pytestmark = pytest.mark.skipif(os.name != "posix", reason="the rehearsals build POSIX virtual environments")
 NOTEBOOKS = nbkit.notebooks()
 IDS = [p.stem for p in NOTEBOOKS]
 SECONDS = rehearse.ARTIFACTS / "seconds.json"

@@ -204,6 +204,7 @@ def execute(path: Path, out: Path, parameters: dict | None = None, cwd: Path | N
         nbformat.write(nb, str(source_path))
     try:
         papermill.execute_notebook(str(source_path), str(out), parameters=parameters or {}, kernel_name=kernel_name,
+                                   language="python",
                                    cwd=str(cwd or path.parent), progress_bar=False, execution_timeout=timeout)
     finally:
         if source_path != path:

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -146,7 +145,7 @@ def _run(path: Path, out: Path, parameters: dict, what: str, **kwargs) -> tuple[
 # -- full shape ----------------------------------------------------------------------------------------
 
 def full_shape(path: Path, out_dir: Path = ARTIFACTS / "full_shape", knobs: dict | None = None,
-               timeout: int = 600) -> dict:
+               timeout: int | None = None) -> dict:
     """Execute ``path`` with ``RUN_MODE="full"`` and its data-size ``knobs`` (default: :data:`FULL_SHAPE_KNOBS`).
 
     Runs in an empty working folder, without the exercise solutions (as a student's *Run All*).
@@ -184,6 +183,8 @@ def _pip(python: Path, *args: str, env: dict | None = None, quiet: bool = True) 
 
 @contextlib.contextmanager
 def _locked(path: Path):
+    import fcntl  # POSIX only, like the rest of the Colab rehearsal (Colab runs Linux)
+
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -336,7 +337,7 @@ class ColabRehearsal:
         return "colab-rehearsal"
 
     def run(self, path: Path, out_dir: Path = ARTIFACTS / "colab", parameters: dict | None = None,
-            timeout: int = 600) -> dict:
+            timeout: int | None = None) -> dict:
         """Run ``path`` as on Colab (smoke mode by default); return ``{"seconds", "results", "probe", "executed"}``."""
         path = Path(path)
         overlay = self._environment(path.stem)
@@ -393,7 +394,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=("colab", "full-shape", "prepare"))
     parser.add_argument("notebooks", nargs="*", help="numbers (05), stems or paths; default: every notebook")
-    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell (default 600)")
+    parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: none, as in the tests)")
     args = parser.parse_args(argv)
     paths = nbkit.select(args.notebooks)
     start = time.perf_counter()

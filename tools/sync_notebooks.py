@@ -136,7 +136,8 @@ def sync_all(root: Path = REPO) -> list[str]:
 
 def linked_files(root: Path = REPO) -> list[Path]:
     """The files whose links must follow the configured repository: Markdown files and every notebook."""
-    markdown = [p for p in [*root.glob("*.md"), *root.glob("*/README.md")] if p.is_file()]
+    markdown = [p for p in [*root.glob("*.md"), *root.glob("*/README.md")]
+                if p.is_file() and not p.relative_to(root).parts[0].startswith(".")]
     return sorted(markdown) + nbkit.all_notebooks(root / "notebooks")
 
 
