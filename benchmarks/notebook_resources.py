@@ -44,7 +44,10 @@ import threading
 import time
 from pathlib import Path
 
-from tools import nbkit, sync_notebooks
+try:
+    from tools import nbkit, sync_notebooks
+except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
+    raise SystemExit(f"{error}: run this from the repository root as python -m benchmarks.notebook_resources") from None
 
 REPO = nbkit.REPO
 RESULTS = nbkit.RESULTS_DIR

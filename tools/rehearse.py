@@ -51,7 +51,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tools import nbkit
+try:
+    from tools import nbkit
+except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
+    raise SystemExit(f"{error}: run this from the repository root as python -m tools.rehearse") from None
 
 REPO = nbkit.REPO
 ARTIFACTS = REPO / "artifacts" / "rehearsal"

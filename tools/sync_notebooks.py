@@ -25,7 +25,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tools import nbkit, readme_table
+try:
+    from tools import nbkit, readme_table
+except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
+    raise SystemExit(f"{error}: run this from the repository root as python -m tools.sync_notebooks") from None
 
 REPO = nbkit.REPO
 SETUP_MARKER = nbkit.SETUP_MARKER
