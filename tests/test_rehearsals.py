@@ -20,7 +20,8 @@ import pytest
 
 from tools import nbkit, rehearse, sync_notebooks
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="the rehearsals build POSIX virtual environments")
+pytestmark = [pytest.mark.rehearsal,
+              pytest.mark.skipif(os.name != "posix", reason="the rehearsals build POSIX virtual environments")]
 NOTEBOOKS = nbkit.notebooks()
 IDS = [p.stem for p in NOTEBOOKS]
 SECONDS = rehearse.ARTIFACTS / "seconds.json"
