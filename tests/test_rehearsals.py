@@ -123,9 +123,10 @@ def test_notebook_runs_in_full_shape(path):
         f"{path.name}: FULL_SIZE is {run['probe'].get('FULL_SIZE')!r} with its data-size knobs turned down; "
         "compute it right after the parameters cell (True only when every data-size knob is None), so that "
         "cu.check_full_mode skips the full-size checks in this rehearsal")
-    budget = rehearse.FULL_SHAPE_BUDGET_S / len(NOTEBOOKS)
-    assert run["seconds"] < budget, (f"{path.name} took {run['seconds']:.0f} s in full shape; all notebooks share "
-                                     f"{rehearse.FULL_SHAPE_BUDGET_S} s: turn a data-size knob down")
+    share = rehearse.FULL_SHAPE_BUDGET_S / len(NOTEBOOKS)  # the target: all notebooks within the budget
+    assert run["seconds"] < 2 * share, (  # twice the share, as the smoke budget, for a busy machine
+        f"{path.name} took {run['seconds']:.0f} s in full shape; all notebooks share {rehearse.FULL_SHAPE_BUDGET_S} s "
+        f"(about {share:.0f} s each) on the 2-core CI machine: turn a data-size knob down in tools/rehearse.py")
 
 
 def test_full_shape_reports_an_error_in_a_full_mode_branch(tmp_path):

@@ -73,12 +73,12 @@ COLAB_PACKAGES = ("torch", "torchvision", "numpy", "pandas", "matplotlib", "scik
 FULL_SHAPE_KNOBS: dict[str, dict[str, object]] = {
     "01_datasets_and_dataloaders": {},
     "02_normalization_and_augmentation": {"TEST_IMAGES": 500},
-    "03_first_cnn": {"EPOCHS": 1, "TRAIN_IMAGES": 1000},
-    "04_cnn_batchnorm_cifar100": {"EPOCHS": 1, "ABLATION_EPOCHS": 1, "TRAIN_IMAGES": 1000},
-    "05_vgg": {"EPOCHS": 1, "TRAIN_IMAGES": 1000},
+    "03_first_cnn": {"EPOCHS": 1, "TRAIN_IMAGES": 500},
+    "04_cnn_batchnorm_cifar100": {"EPOCHS": 1, "ABLATION_EPOCHS": 1, "TRAIN_IMAGES": 512},
+    "05_vgg": {"EPOCHS": 1, "TRAIN_IMAGES": 512},
     "06_transfer_learning": {"EPOCHS": 1, "TRAIN_IMAGES": 128},
-    "07_resnet": {"EPOCHS": 1, "TRAIN_IMAGES": 1024, "TEST_IMAGES": 512, "LOADER_IMAGES": 1024},
-    "08_dataset_sampler_internals": {"EPOCHS": 1, "PATIENCE": 1, "TRAIN_IMAGES": 1000},
+    "07_resnet": {"EPOCHS": 1, "TRAIN_IMAGES": 512, "TEST_IMAGES": 256, "LOADER_IMAGES": 512},
+    "08_dataset_sampler_internals": {"EPOCHS": 1, "PATIENCE": 1, "TRAIN_IMAGES": 500},
     "09_semi_supervised_sampler": {"EPOCHS": 2, "WARMUP_EPOCHS": 1, "TRAIN_IMAGES": 1000},
 }
 FULL_SHAPE_BUDGET_S = 600  # all notebooks together, on the 2-core CI machine
