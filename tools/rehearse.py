@@ -84,13 +84,18 @@ FULL_SHAPE_KNOBS: dict[str, dict[str, object]] = {
 FULL_SHAPE_BUDGET_S = 600  # all notebooks together, on the 2-core CI machine
 
 PROBE_MIMETYPE = "application/vnd.course-rehearsal+json"
+# CPU seconds of the kernel and its finished children (pip, DataLoader workers): unlike wall time, they
+# hardly depend on what else the machine runs, so they estimate the time on a quiet machine.
+CPU_SECONDS = ("sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN) "
+               "for f in ('ru_utime', 'ru_stime'))")
 COLAB_PROBE = f'''# Appended by tools/rehearse.py: where course_utils came from, and what the kernel saw.
 def _rehearsal_probe():
-    import importlib.metadata, json, os, sys
+    import importlib.metadata, json, os, resource, sys
     import course_utils
     from IPython.display import display
     dist = importlib.metadata.distribution("course_utils")
     display({{"{PROBE_MIMETYPE}": {{
+        "cpu_seconds": {CPU_SECONDS},
         "google_colab_imported": "google.colab" in sys.modules,
         "platform": course_utils.detect_platform(),
         "course_utils_file": course_utils.__file__,
@@ -102,9 +107,13 @@ def _rehearsal_probe():
 _rehearsal_probe()
 '''
 FULL_SHAPE_PROBE = f'''# Appended by tools/rehearse.py: the run mode, and whether the knobs counted as turned down.
-from IPython.display import display as _display
-_display({{"{PROBE_MIMETYPE}": {{"RUN_MODE": RUN_MODE, "FULL_SIZE": globals().get("FULL_SIZE", "not defined")}}}},
-         raw=True)
+def _rehearsal_probe():
+    import resource
+    from IPython.display import display
+    display({{"{PROBE_MIMETYPE}": {{"RUN_MODE": RUN_MODE, "FULL_SIZE": globals().get("FULL_SIZE", "not defined"),
+                                  "cpu_seconds": {CPU_SECONDS}}}}}, raw=True)
+
+_rehearsal_probe()
 '''
 GOOGLE_COLAB_STUB = '''"""Stand-in for Colab's google.colab (tools/rehearse.py), imported at kernel start."""
 '''
@@ -411,7 +420,9 @@ def main(argv=None) -> int:
             print(f"setup: {time.perf_counter() - start:.1f} s", flush=True)
             for path in paths:
                 try:
-                    print(f"{path.name}: {rehearsal.run(path, timeout=args.timeout)['seconds']:.1f} s", flush=True)
+                    run = rehearsal.run(path, timeout=args.timeout)
+                    print(f"{path.name}: {run['seconds']:.1f} s, kernel CPU {run['probe']['cpu_seconds']:.1f} s",
+                          flush=True)
                 except RehearsalError as error:
                     failed.append(path.name)
                     print(f"FAILED {error}", flush=True)
@@ -419,7 +430,8 @@ def main(argv=None) -> int:
         for path in paths:
             try:
                 run = full_shape(path, timeout=args.timeout)
-                print(f"{path.name}: {run['seconds']:.1f} s, FULL_SIZE {run['probe'].get('FULL_SIZE')!r}", flush=True)
+                print(f"{path.name}: {run['seconds']:.1f} s, kernel CPU {run['probe']['cpu_seconds']:.1f} s, "
+                      f"FULL_SIZE {run['probe'].get('FULL_SIZE')!r}", flush=True)
             except RehearsalError as error:
                 failed.append(path.name)
                 print(f"FAILED {error}", flush=True)
