@@ -363,3 +363,24 @@ def test_course_map_shows_every_notebook():
     linked = set(re.findall(r"\bn(\d\d)\b", "\n".join(line for line in block.group(1).splitlines() if "-->" in line)))
     missing = sorted(p.name[:2] for p in NOTEBOOKS if p.name[:2] not in nodes or p.name[:2] not in linked)
     assert not missing, f"README's course map has no node with an arrow for notebooks {missing}"
+
+
+OUTSIDE = re.compile(r"DESIGN\.md|reference-posts|/work/|\bseed (?:blog )?posts?\b", re.I)
+
+
+def test_no_file_points_outside_the_repository():
+    """A reader has only the repository: no file cites a document that is not in it, and the posts the course
+    grew out of are "the original post", never an internal label. (.ci/run reads the CI data from ../shared.)"""
+    import subprocess
+
+    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, text=True, check=True).stdout.split("\n")
+    found = []
+    for name in filter(None, listed):
+        path = REPO / name
+        if name in (".ci/run", "tests/test_launch.py") or not path.is_file() or path.suffix in (".png", ".jpg", ".gz"):
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if match := OUTSIDE.search(line):
+                found.append(f"{name}:{number}: {match.group(0)!r}")
+    assert not found, "references to what is not in the repository (say 'the original post'):\n" + "\n".join(found)
