@@ -235,12 +235,13 @@ def figures(nb) -> list[bytes]:
 def first_error(nb) -> dict | None:
     """The first error output of an executed notebook, or None: ``{"cell", "first_line", "ename", "evalue"}``.
 
-    ``cell`` counts from 1 in the notebook as written: the cell papermill injects (tagged
-    ``injected-parameters``) is not counted. ``first_line`` is the cell's first line of code.
+    ``cell`` counts from 1 in the notebook as written: the cells papermill adds (its injected parameters,
+    its error banners) are not counted. ``first_line`` is the cell's first line of code.
     """
+    added_by_papermill = {"injected-parameters", "papermill-error-cell-tag"}
     number = 0
     for cell in nb.cells:
-        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+        if added_by_papermill & set(cell.get("metadata", {}).get("tags", [])):
             continue
         number += 1
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
