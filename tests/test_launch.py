@@ -384,3 +384,17 @@ def test_no_file_points_outside_the_repository():
             if match := OUTSIDE.search(line):
                 found.append(f"{name}:{number}: {match.group(0)!r}")
     assert not found, "references to what is not in the repository (say 'the original post'):\n" + "\n".join(found)
+
+
+def test_results_table_names_each_machine(tmp_path):
+    """Measurements of one mode on two machines (e.g. notebooks without a GPU part measured on a CPU): the note
+    under README's results table says which notebooks ran on which."""
+    _copy_course(tmp_path)
+    first, second = NOTEBOOKS[0].stem, NOTEBOOKS[-1].stem
+    entries = {first: {"status": "ok", "seconds": 9, "hardware": {"cpu_count": 2}},
+               second: {"status": "ok", "seconds": 30, "gpu": "NVIDIA H100", "hardware": {"cpu_count": 16}}}
+    results = tmp_path / "benchmarks" / "results" / "notebook_resources_full.json"
+    results.write_text(json.dumps({"notebooks": entries}))
+    table = readme_table.results_table(tmp_path)
+    assert (f"full mode measured on 2-core CPU (notebooks {first[:2]}); NVIDIA H100 (notebooks {second[:2]})"
+            in table), table
