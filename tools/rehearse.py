@@ -223,7 +223,7 @@ def base_environment(log=print) -> Path:
         for stale in cache_dir().glob("colab-*"):  # one venv of several GB is enough
             log(f"removing the stale rehearsal environment {stale}")
             shutil.rmtree(stale, ignore_errors=True)
-        log(f"building the Colab rehearsal environment in {venv} (once; packages come from pip's cache)")
+        log(f"building the Colab rehearsal environment in {venv} (once per constraints file: several GB)")
         start = time.perf_counter()
         base_python = Path(getattr(sys, "_base_executable", sys.executable))
         subprocess.run([str(base_python), "-m", "venv", str(venv)], check=True)
