@@ -143,7 +143,7 @@ def undeclared_imports(nb, name: str, requirements: list[str]) -> list[str]:
         if module in sys.stdlib_module_names or module in KERNEL_MODULES or module == "course_utils":
             continue
         if module not in modules:
-            found.append(f"{name}, cell {cell}: imports {module!r}, which no dependency of course_utils provides: "
+            found.append(f"{name}, cell {cell + 1}: imports {module!r}, which no dependency of course_utils provides: "
                          "add its distribution to [project] dependencies in pyproject.toml (a lower bound only)")
     return found
 
@@ -162,7 +162,7 @@ def test_undeclared_import_is_reported():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 99 · Test"), nbformat.v4.new_code_cell(cell)])
     deps = ["scikit-learn>=1.3", "pillow>=10"]
     found = undeclared_imports(nb, "99_test.ipynb", deps)
-    assert len(found) == 1 and found[0].startswith("99_test.ipynb, cell 1: imports 'yaml'"), found
+    assert len(found) == 1 and found[0].startswith("99_test.ipynb, cell 2: imports 'yaml'"), found
     assert undeclared_imports(nb, "99_test.ipynb", [*deps, "PyYAML>=6"]) == []  # pyyaml provides yaml
 
 

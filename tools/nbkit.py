@@ -164,7 +164,7 @@ def _without_magics(code: str) -> str:
 
 
 def imports(nb) -> list[tuple[int, str]]:
-    """``(cell index, top-level module)`` for every absolute import in the code cells, in order.
+    """``(cell index from 0, top-level module)`` for every absolute import in the code cells, in order.
 
     ``import a.b`` and ``from a.b import c`` give ``a``; relative imports are skipped; magics are ignored.
     A cell that is not valid Python raises ``SyntaxError`` naming the cell.
