@@ -119,10 +119,14 @@ def test_notebook_runs_in_full_shape(path):
     _record("full_shape", path.stem, run["seconds"])
     assert run["probe"].get("RUN_MODE") == "full"
     assert run["results"].get("run_mode") == "full", "the notebook must end with course_utils.show_results"
-    assert run["probe"].get("FULL_SIZE") is False, (
-        f"{path.name}: FULL_SIZE is {run['probe'].get('FULL_SIZE')!r} with its data-size knobs turned down; "
-        "compute it right after the parameters cell (True only when every data-size knob is None), so that "
-        "cu.check_full_mode skips the full-size checks in this rehearsal")
+    # FULL_SIZE: True only when every data-size knob is left at None (a notebook without such knobs is always
+    # full size); cu.check_full_mode skips, saying so, the checks that only hold for a full-size run.
+    knobs = rehearse.FULL_SHAPE_KNOBS[path.stem]
+    expected = not knobs
+    assert run["probe"].get("FULL_SIZE") is expected, (
+        f"{path.name}: FULL_SIZE is {run['probe'].get('FULL_SIZE')!r} with the knobs {knobs}, expected {expected}: "
+        "compute it right after the parameters cell, e.g. "
+        "FULL_SIZE = all(v is None for v in (EPOCHS, TRAIN_IMAGES))")
     share = rehearse.FULL_SHAPE_BUDGET_S / len(NOTEBOOKS)  # the target: all notebooks within the budget
     assert run["seconds"] < 2 * share, (  # twice the share, as the smoke budget, for a busy machine
         f"{path.name} took {run['seconds']:.0f} s in full shape; all notebooks share {rehearse.FULL_SHAPE_BUDGET_S} s "
