@@ -73,13 +73,17 @@ COLAB_PACKAGES = ("torch", "torchvision", "numpy", "pandas", "matplotlib", "scik
 FULL_SHAPE_KNOBS: dict[str, dict[str, object]] = {
     "01_datasets_and_dataloaders": {},
     "02_normalization_and_augmentation": {"TEST_IMAGES": 500},
-    "03_first_cnn": {"EPOCHS": 1, "TRAIN_IMAGES": 500},
-    "04_cnn_batchnorm_cifar100": {"EPOCHS": 1, "ABLATION_EPOCHS": 1, "TRAIN_IMAGES": 512},
-    "05_vgg": {"EPOCHS": 1, "TRAIN_IMAGES": 512},
+    "03_first_cnn": {"EPOCHS": 1, "TRAIN_IMAGES": 500, "VAL_IMAGES": 200, "TEST_IMAGES": 200},
+    "04_cnn_batchnorm_cifar100": {"EPOCHS": 1, "ABLATION_EPOCHS": 1, "TRAIN_IMAGES": 512, "EVAL_IMAGES": 200,
+                                  "TEST_IMAGES": 200},
+    "05_vgg": {"EPOCHS": 1, "TRAIN_IMAGES": 256, "EVAL_IMAGES": 200, "TEST_IMAGES": 200},
     "06_transfer_learning": {"EPOCHS": 1, "TRAIN_IMAGES": 128},
-    "07_resnet": {"EPOCHS": 1, "TRAIN_IMAGES": 512, "TEST_IMAGES": 256, "LOADER_IMAGES": 512},
-    "08_dataset_sampler_internals": {"EPOCHS": 1, "PATIENCE": 1, "TRAIN_IMAGES": 500},
-    "09_semi_supervised_sampler": {"EPOCHS": 2, "WARMUP_EPOCHS": 1, "TRAIN_IMAGES": 1000},
+    "07_resnet": {"EPOCHS": 1, "TRAIN_IMAGES": 512, "VAL_IMAGES": 100, "TEST_IMAGES": 100, "LOADER_IMAGES": 512,
+                  "EXERCISE_IMAGES": 512, "EXERCISE_EPOCHS": 1, "EXERCISE_STEPS": 2},
+    "08_dataset_sampler_internals": {"EPOCHS": 2, "PATIENCE": 1, "TRAIN_IMAGES": 500, "VAL_IMAGES": 200,
+                                     "TEST_IMAGES": 500},
+    "09_semi_supervised_sampler": {"EPOCHS": 2, "WARMUP_EPOCHS": 1, "TRAIN_IMAGES": 1000, "TEST_IMAGES": 500},
+    "10_distributed_data_parallel": {"EPOCHS": 1, "TRAIN_IMAGES": 1001, "TEST_IMAGES": 500},
 }
 FULL_SHAPE_BUDGET_S = 600  # all notebooks together, on the 2-core CI machine
 
