@@ -12,11 +12,11 @@ import json
 import re
 import shutil
 import sys
+import tomllib
 import types
 
 import nbformat
 import pytest
-import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 

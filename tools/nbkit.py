@@ -22,11 +22,11 @@ import ast
 import base64
 import json
 import re
+import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
 import nbformat
-import tomllib
 
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO / "notebooks"

@@ -240,7 +240,15 @@ def main(argv=None) -> int:
         for path in args.refresh_outputs:
             refresh_outputs(path)
     changed = set_repository(args.repository, args.ref) if args.repository else sync_all()
+    # The Korean edition copies the English code cells, badges and runtime lines: regenerate it too.
+    from tools import translate
+
+    written, failed = translate.regenerate()
+    changed += [f"{translate.LANG}/{name}" for name in written]
     print("updated: " + ", ".join(changed) if changed else "everything was up to date")
+    if failed:
+        print(f"Korean edition not regenerated for {len(failed)} notebook(s) whose translation is stale: "
+              "see python -m tools.translate --check")
     return 0
 
 

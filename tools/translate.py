@@ -208,8 +208,19 @@ def main(argv=None) -> int:
         found = check()
         print("\n".join(found) if found else "The Korean edition is up to date.")
         return 1 if found else 0
+    written, failed = regenerate()
+    for name in written:
+        print(f"wrote notebooks/{LANG}/{name}")
+    if failed:
+        print("\n".join(failed), file=sys.stderr)
+        return 1
+    return 0
+
+
+def regenerate() -> tuple[list[str], list[str]]:
+    """Write every Korean notebook whose translation is up to date; return (written, failures)."""
     OUTPUT.mkdir(parents=True, exist_ok=True)
-    failed = []
+    written, failed = [], []
     for english in nbkit.notebooks():
         try:
             text = render(build(english))
@@ -219,11 +230,8 @@ def main(argv=None) -> int:
         target = OUTPUT / english.name
         if not target.is_file() or target.read_text(encoding="utf-8") != text:
             target.write_text(text, encoding="utf-8")
-            print(f"wrote {target.relative_to(nbkit.REPO)}")
-    if failed:
-        print("\n".join(failed), file=sys.stderr)
-        return 1
-    return 0
+            written.append(english.name)
+    return written, failed
 
 
 if __name__ == "__main__":
