@@ -109,6 +109,27 @@ def course_table(root: Path = REPO) -> str:
     return "\n".join(rows)
 
 
+def korean_course_table(root: Path = REPO) -> str:
+    """README.ko.md's course table: the Korean notebooks (notebooks/ko/), their Korean titles and summaries."""
+    from tools import sync_notebooks
+
+    results_dir = root / "benchmarks" / "results"
+    rows = ["| # | 노트북 | 배우는 내용 | fast 모드 (CPU) | full 모드 (GPU) | 열기 |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for path in nbkit.notebooks(root / "notebooks" / "ko"):
+        info = notebook_info(path)
+        fast, full = measured(path.stem, "fast", results_dir), measured(path.stem, "full", results_dir)
+        fast_text = f"~{human_seconds(fast['seconds'])} ({hardware_name(fast)})" if fast else "측정 전"
+        full_text = f"~{human_seconds(full['seconds'])} ({hardware_name(full)})" if full else "GPU 측정 전"
+        in_repo = f"notebooks/ko/{path.name}"
+        launch = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+                  f"({sync_notebooks.colab_url(in_repo, root)}) "
+                  f"[![Binder](https://mybinder.org/badge_logo.svg)]({sync_notebooks.binder_url(in_repo, root)})")
+        rows.append(f"| {info['number']} | [{_cell(info['title'])}]({in_repo}) | "
+                    f"{_cell(info['learn'])} | {fast_text} | {full_text} | {launch} |")
+    return "\n".join(rows)
+
+
 def _measured_cell(entry: dict) -> str:
     """Accuracies the notebook reported, its runtime and peak memory, from one results entry."""
     results = entry.get("results") or {}
@@ -166,18 +187,27 @@ def results_table(root: Path = REPO) -> str:
     return "\n".join(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes)
 
 
-def render(readme: str, root: Path = REPO) -> str:
-    """README.md's text with both tables rendered."""
-    for name, table in (("course-table", course_table), ("results-table", results_table)):
+def render(readme: str, root: Path = REPO, tables=None) -> str:
+    """README.md's text with both tables rendered (``tables``: other (marker, function) pairs)."""
+    for name, table in tables or (("course-table", course_table), ("results-table", results_table)):
         start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
         pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
         if not pattern.search(readme):
-            raise SystemExit(f"README.md needs the markers {start} ... {end}")
+            raise SystemExit(f"the README needs the markers {start} ... {end}")
         rendered = f"{start}\n{table(root)}\n{end}"
         readme = pattern.sub(lambda _, text=rendered: text, readme)
     return readme
 
 
+KOREAN_TABLES = (("course-table-ko", korean_course_table),)
+
+
+def render_korean(readme: str, root: Path = REPO) -> str:
+    """README.ko.md's text with its course table rendered."""
+    return render(readme, root, KOREAN_TABLES)
+
+
 if __name__ == "__main__":
     sys.exit("Run python -m tools.sync_notebooks (it renders README.md's tables, the notebooks' runtime lines, "
              "setup cells and badges).")
+

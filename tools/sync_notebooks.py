@@ -113,27 +113,35 @@ def sync(path: Path, root: Path = REPO) -> bool:
     return nbkit.write(render(path, root), path)
 
 
+# The READMEs with rendered tables: the English one, and the Korean one (its course table lists notebooks/ko/).
+READMES = (("README.md", readme_table.render), ("README.ko.md", readme_table.render_korean))
+
+
 def stale(root: Path = REPO) -> list[str]:
     """What is out of date (notebooks by name, README.md), without changing anything."""
     found = []
     for path in nbkit.notebooks(root / "notebooks"):
         if path.read_text() != nbkit.text(render(path, root)):
             found.append(path.name)
-    readme = root / "README.md"
-    if readme.read_text() != readme_table.render(readme.read_text(), root):
-        found.append("README.md")
+    for name, render in READMES:
+        readme = root / name
+        if readme.is_file() and readme.read_text() != render(readme.read_text(), root):
+            found.append(name)
     return found
 
 
 def sync_all(root: Path = REPO) -> list[str]:
     """Render every numbered notebook and README.md; return what changed."""
     changed = [path.name for path in nbkit.notebooks(root / "notebooks") if sync(path, root)]
-    readme = root / "README.md"
-    text = readme.read_text()
-    rendered = readme_table.render(text, root)
-    if rendered != text:
-        readme.write_text(rendered)
-        changed.append("README.md")
+    for name, render in READMES:
+        readme = root / name
+        if not readme.is_file():
+            continue
+        text = readme.read_text()
+        rendered = render(text, root)
+        if rendered != text:
+            readme.write_text(rendered)
+            changed.append(name)
     return changed
 
 

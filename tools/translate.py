@@ -110,21 +110,9 @@ def problems(english: Path) -> list[str]:
 
 def korean_badges(name: str) -> str:
     """The Colab and Binder badges for notebooks/ko/<name>, pointing at the configured repository."""
-    slug, ref = nbkit.repository() if hasattr(nbkit, "repository") else _repository()
-    colab = f"https://colab.research.google.com/github/{slug}/blob/{ref}/notebooks/{LANG}/{name}"
-    binder = f"https://mybinder.org/v2/gh/{slug}/{ref}?labpath=notebooks%2F{LANG}%2F{name}"
-    return ("<!-- badges -->"
-            f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab}) "
-            f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder})"
-            "<!-- /badges -->")
+    from tools import sync_notebooks
 
-
-def _repository() -> tuple[str, str]:
-    import tomllib
-
-    config = tomllib.loads((nbkit.REPO / "pyproject.toml").read_text())
-    slug = config["project"]["urls"]["Repository"].rstrip("/").removeprefix("https://github.com/")
-    return slug, config.get("tool", {}).get("course", {}).get("ref", "main")
+    return sync_notebooks.badges(f"notebooks/{LANG}/{name}")
 
 
 def build(english: Path) -> nbformat.NotebookNode:
