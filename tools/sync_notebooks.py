@@ -123,9 +123,9 @@ def stale(root: Path = REPO) -> list[str]:
     for path in nbkit.notebooks(root / "notebooks"):
         if path.read_text() != nbkit.text(render(path, root)):
             found.append(path.name)
-    for name, render in READMES:
+    for name, render_readme in READMES:
         readme = root / name
-        if readme.is_file() and readme.read_text() != render(readme.read_text(), root):
+        if readme.is_file() and readme.read_text() != render_readme(readme.read_text(), root):
             found.append(name)
     return found
 
@@ -133,12 +133,12 @@ def stale(root: Path = REPO) -> list[str]:
 def sync_all(root: Path = REPO) -> list[str]:
     """Render every numbered notebook and README.md; return what changed."""
     changed = [path.name for path in nbkit.notebooks(root / "notebooks") if sync(path, root)]
-    for name, render in READMES:
+    for name, render_readme in READMES:
         readme = root / name
         if not readme.is_file():
             continue
         text = readme.read_text()
-        rendered = render(text, root)
+        rendered = render_readme(text, root)
         if rendered != text:
             readme.write_text(rendered)
             changed.append(name)
