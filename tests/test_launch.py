@@ -209,6 +209,44 @@ def test_runtime_line_renders_each_mode(tmp_path):
         "a failed measurement is not a runtime"
 
 
+def _gpu_target_rows(root) -> dict[str, tuple[str, str]]:
+    rows = {}
+    for line in readme_table.gpu_targets_table(root).splitlines()[2:]:
+        if line.startswith("| "):
+            target, _, measured_text, status = (c.strip() for c in line.strip("|").split(" | "))
+            rows[target[:2]] = rows.get(target[:2], []) + [(measured_text, status)]
+    return rows
+
+
+def test_gpu_targets_are_rendered_from_the_results_and_a_miss_stays_visible(tmp_path):
+    results = tmp_path / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    assert "No GPU run recorded yet." in readme_table.gpu_targets_table(tmp_path)
+    assert all(status == "not measured yet" for rows in _gpu_target_rows(tmp_path).values() for _, status in rows)
+    gpu = {"status": "ok", "gpu": "Some GPU", "hardware": {}}
+    full = {"notebooks": {
+        "07_resnet": dict(gpu, seconds=119.0, results={}),
+        "08_dataset_sampler_internals": dict(gpu, seconds=50.0, results={"cnn_test_accuracy": 0.9188}),
+        "03_first_cnn": {"status": "failed: boom", "seconds": 9.0, "results": {"relu_test_accuracy": 0.9}},
+    }}
+    (results / "notebook_resources_full.json").write_text(json.dumps(full))
+    speed = {"device": "Some GPU", "quick": False, "ratio_to_airbench": None,
+             "airbench94": {"accuracy": 0.9058, "train_seconds": 1.9},
+             "course_resnet": {"accuracy": 0.8952, "train_seconds": 7.6, "recipe": {"epochs": 12}},
+             "loader_images_per_s": {"speedup": 19.5, "gpu_loader": 195.0, "dataloader_2_workers": 10.0}}
+    (results / "cifar10_speed.json").write_text(json.dumps(speed))
+    rows = _gpu_target_rows(tmp_path)
+    assert rows["08"] == [("CNN test 91.88%", "**missed**")], "91.88% is below the original post's 91.89%"
+    assert rows["07"][0] == ("whole notebook 119 s", "met")
+    assert rows["07"][1][1] == "**missed**" and "never reached airbench94's 90.58%" in rows["07"][1][0]
+    assert rows["07"][2] == ("19.5× (195 vs 10 images/s)", "**missed**"), "19.5x is under the 20x target"
+    assert rows["03"] == [("–", "not measured yet")], "a failed run is not a measurement"
+    assert "Measured on Some GPU" in readme_table.gpu_targets_table(tmp_path)
+    speed.update(quick=True)  # a --quick check run is never shown as a measurement
+    (results / "cifar10_speed.json").write_text(json.dumps(speed))
+    assert [s for _, s in _gpu_target_rows(tmp_path)["07"][1:]] == ["not measured yet"] * 2
+
+
 def test_readme_has_colab_and_binder_link_per_notebook():
     readme = (REPO / "README.md").read_text()
     slug, ref = nbkit.repository()
