@@ -1,6 +1,6 @@
-"""Settings for every pytest run of this repository (unit tests, papermill and nbval runs)."""
+"""Settings for every pytest run of this repository (unit tests and papermill runs)."""
 import os
 
-# Notebooks run in smoke mode under pytest (nbval starts kernels that inherit this environment),
+# Notebooks run in smoke mode under pytest (kernels inherit this environment),
 # unless the caller chose another mode explicitly.
 os.environ.setdefault("COURSE_RUN_MODE", "smoke")

@@ -212,6 +212,38 @@ def execute(path: Path, out: Path, parameters: dict | None = None, cwd: Path | N
     return read(out)
 
 
+CHECKED_OUTPUT = "NBVAL_CHECK_OUTPUT"  # a code cell whose committed output must be reproduced exactly (nbval's marker)
+
+
+def _printed(cell) -> str:
+    """What a cell printed: its stdout and stderr streams and its text/plain results, in order."""
+    parts = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            parts.append(f"[{out.get('name')}] {out.get('text', '')}")
+        elif out.get("output_type") in ("execute_result", "display_data"):
+            parts.append(f"[{out['output_type']}] {out.get('data', {}).get('text/plain', '')}")
+        elif out.get("output_type") == "error":
+            parts.append(f"[error] {out.get('ename')}: {out.get('evalue')}")
+    return "".join(parts)
+
+
+def checked_output_mismatches(committed, executed) -> list[str]:
+    """Cells marked ``# NBVAL_CHECK_OUTPUT`` whose printed output in ``executed`` differs from the output
+    committed in ``committed`` (cells matched by id; papermill's injected cell has its own id)."""
+    ran = {c.get("id"): c for c in executed.cells}
+    problems = []
+    for index, cell in enumerate(committed.cells):
+        if cell.cell_type != "code" or CHECKED_OUTPUT not in source(cell):
+            continue
+        if cell.get("id") not in ran:
+            problems.append(f"cell {index} (id {cell.get('id')}) was not executed")
+        elif _printed(cell) != _printed(ran[cell.id]):
+            problems.append(f"cell {index} (id {cell.id}) printed something else:\n--- committed\n{_printed(cell)}"
+                            f"\n--- this run\n{_printed(ran[cell.id])}")
+    return problems
+
+
 def outputs(nb, mimetype: str) -> dict:
     """The JSON outputs of type ``mimetype`` in all code cells, merged into one dict (later ones win)."""
     found = {}

@@ -221,7 +221,7 @@ def refresh_outputs(path: Path) -> None:
     ran_by_id = {c.get("id"): c for c in ran.cells}
     for cell in nbkit.code_cells(nb):
         if "NBVAL_CHECK_OUTPUT" in nbkit.source(cell) and cell.get("id") in ran_by_id:
-            # nbval treats a cell without an execution count as "unrun": keep the counts.
+            # keep the execution counts, so the committed cell looks like a run cell (as nbval expects too).
             cell.outputs = ran_by_id[cell.id].outputs
             cell.execution_count = ran_by_id[cell.id].execution_count
         else:
