@@ -1,10 +1,12 @@
 """Measure what each notebook costs in one run mode: wall time, peak memory, and the results it reports.
 
-    python benchmarks/notebook_resources.py --mode smoke                 # every notebooks/NN_*.ipynb
-    python benchmarks/notebook_resources.py --mode fast 01 03            # some notebooks (by number or path)
-    python benchmarks/notebook_resources.py --mode fast --update-headers # ... and write the runtimes into
-                                                                         # the notebooks and README.md
-    python benchmarks/notebook_resources.py --mode full --update-headers # on a GPU machine
+Run from the repository root:
+
+    python -m benchmarks.notebook_resources --mode smoke                 # every notebooks/NN_*.ipynb
+    python -m benchmarks.notebook_resources --mode fast 01 03            # some notebooks (by number or path)
+    python -m benchmarks.notebook_resources --mode fast --render         # ... then render the notebooks'
+                                                                         # runtime lines and README.md's tables
+    python -m benchmarks.notebook_resources --mode full --render         # on a GPU machine
 
 Each notebook is executed headless with papermill (``RUN_MODE`` injected, working directory
 notebooks/, like the tests), with one extra cell appended to the executed copy that reports, from
@@ -20,17 +22,18 @@ the kernel and its child processes seen every 0.5 s (it counts pages that forked
 the kernel more than once, so it is an upper bound). Wall time includes starting the kernel.
 
 Results are merged into benchmarks/results/notebook_resources_<mode>.json (one entry per notebook,
-each with the hardware it ran on), so notebooks can be measured one at a time. mybinder.org gives
-2 GB of memory: tests/test_launch.py checks fast mode's ``peak_rss_mib`` against it.
-
-``--update-headers`` rewrites, for every notebook measured in this run, the
-``**Runtime** (measured): ...`` line of its first cell (only this mode's number), then regenerates
-README.md's tables (tools/readme_table.py). Commit the JSON, the notebooks and README together.
+each with the hardware it ran on), so notebooks can be measured one at a time. These files are the
+one place runtimes live: ``python -m tools.sync_notebooks`` (what ``--render`` runs) renders each
+notebook's ``**Runtime** (measured)`` line and README.md's tables from them. mybinder.org gives 2 GB
+of memory: tests/test_launch.py checks fast mode's ``peak_rss_mib`` against it. Commit the JSON, the
+notebooks and README together.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import importlib
 import importlib.metadata
 import json
 import os
@@ -41,16 +44,14 @@ import threading
 import time
 from pathlib import Path
 
-import nbformat
+try:
+    from tools import nbkit, sync_notebooks
+except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
+    raise SystemExit(f"{error}: run this from the repository root as python -m benchmarks.notebook_resources") from None
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tools"))
-import readme_table  # noqa: E402
-import sync_notebooks  # noqa: E402
-
-RESULTS = REPO / "benchmarks" / "results"
+REPO = nbkit.REPO
+RESULTS = nbkit.RESULTS_DIR
 PROBE_MIMETYPE = "application/vnd.course-resources+json"
-RESULTS_MIMETYPE = "application/vnd.course-results+json"  # course_utils.results.RESULTS_MIMETYPE
 PROBE = f'''# Appended by benchmarks/notebook_resources.py: report this kernel's peak memory.
 def _course_resources():
     import sys
@@ -126,10 +127,8 @@ class TreeSampler(threading.Thread):
         while not self._halt.is_set():
             total = 0
             for child in me.children(recursive=True):
-                try:
+                with contextlib.suppress(psutil.Error):
                     total += child.memory_info().rss
-                except psutil.Error:
-                    pass
             self.peak = max(self.peak, total)
             self._halt.wait(self.interval)
 
@@ -139,112 +138,67 @@ class TreeSampler(threading.Thread):
         return self.peak / 2**20
 
 
-def human_seconds(seconds: float) -> str:
-    """Rounded for a header: '8 s', '25 s', '1.5 min', '12 min'."""
-    if seconds < 10:
-        return f"{max(1, round(seconds))} s"
-    if seconds < 60:
-        return f"{5 * round(seconds / 5)} s"
-    if seconds < 600:
-        minutes = round(seconds / 30) / 2
-        return f"{minutes:g} min"
-    return f"{round(seconds / 60)} min"
-
-
 def measure(path: Path, mode: str, timeout: float | None) -> dict:
-    import papermill
-
-    nb = nbformat.read(path, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(PROBE))
     with tempfile.TemporaryDirectory() as tmp:
-        source, executed = Path(tmp) / f"probe_{path.name}", Path(tmp) / path.name
-        nbformat.write(nb, source)
+        executed = Path(tmp) / path.name
         sampler = TreeSampler()
         sampler.start()
         start = time.perf_counter()
         error = None
         try:
-            papermill.execute_notebook(str(source), str(executed), parameters={"RUN_MODE": mode},
-                                       cwd=str(path.parent), kernel_name="python3", progress_bar=False,
-                                       execution_timeout=timeout)
+            nbkit.execute(path, executed, {"RUN_MODE": mode}, timeout=timeout, append=[PROBE])
         except Exception as exc:  # keep measuring the other notebooks; report it
             error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
         seconds = time.perf_counter() - start
         tree_peak = sampler.stop()
-        ran = nbformat.read(executed, as_version=4) if executed.exists() else None
-    probe, results = {}, {}
-    for cell in ran.cells if ran else []:
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            probe.update(data.get(PROBE_MIMETYPE, {}))
-            results.update(data.get(RESULTS_MIMETYPE, {}))
-    entry = {
+        ran = nbkit.read(executed) if executed.exists() else None
+    probe = nbkit.outputs(ran, PROBE_MIMETYPE) if ran else {}
+    return {
         "status": "ok" if error is None else f"failed: {error}",
         "seconds": round(seconds, 1),
-        "runtime": human_seconds(seconds),
         "peak_rss_mib": _round(probe.get("peak_rss_mib")),
         "children_peak_rss_mib": _round(probe.get("children_peak_rss_mib")),
         "tree_peak_rss_mib": _round(tree_peak),
         "gpu": probe.get("gpu"),
         "gpu_peak_mib": _round(probe.get("gpu_peak_mib")),
-        "results": results,
+        "results": nbkit.results(ran) if ran else {},
     }
-    return entry
 
 
 def _round(value):
     return None if value is None else round(float(value), 1)
 
 
-def resolve(names: list[str]) -> list[Path]:
-    every = readme_table.notebooks()
-    if not names:
-        return every
-    chosen = []
-    for name in names:
-        path = Path(name)
-        if path.suffix == ".ipynb" and path.exists():
-            chosen.append(path.resolve())
-            continue
-        found = [p for p in every if p.stem == name or p.name.startswith(f"{name}_")]
-        if len(found) != 1:
-            raise SystemExit(f"no single notebook matches {name!r} (have: {', '.join(p.stem for p in every)})")
-        chosen.extend(found)
-    return chosen
+IMPORTS_ONLY = """import torch
+import torchvision
+
+import course_utils
+
+RUN_MODE = None
+"""
 
 
-def update_header(path: Path, mode: str, entry: dict) -> bool:
-    """Write this mode's measured runtime into the notebook's ``**Runtime** (measured):`` line."""
-    nb = nbformat.read(path, as_version=4)
-    header = sync_notebooks._source(nb.cells[0])
-    parts = readme_table.parse_runtime(header)
-    hw = entry["hardware"]
-    if mode == "smoke":
-        parts["smoke"] = entry["runtime"]
-    elif mode == "fast":
-        parts["fast"], parts["cpu"] = entry["runtime"], f"{hw['cpu_count']}-core CPU"
-    else:
-        parts["full"], parts["gpu"] = entry["runtime"], entry.get("gpu") or f"{hw['cpu_count']}-core CPU (no GPU)"
-        parts["note"] = None
-    line = readme_table.format_runtime(parts)
-    if readme_table.RUNTIME_LINE.search(header):
-        new = readme_table.RUNTIME_LINE.sub(lambda _: line, header, count=1)
-    else:
-        new = header.rstrip("\n") + "\n\n" + line
-    if new == header:
-        return False
-    nb.cells[0].source = new
-    text = nbformat.writes(nb)
-    path.write_text(text + ("" if text.endswith("\n") else "\n"))
-    return True
+def measure_imports(mode: str, timeout: float | None) -> dict:
+    """The same measurement of a notebook that only imports torch, torchvision and course_utils: the part
+    of every peak that no notebook can avoid (it depends on the torch build, e.g. CUDA or CPU-only)."""
+    import nbformat
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "imports_only.ipynb"
+        params = nbformat.v4.new_code_cell("RUN_MODE = None", metadata={"tags": ["parameters"]})
+        nbkit.write(nbformat.v4.new_notebook(cells=[params, nbformat.v4.new_code_cell(IMPORTS_ONLY)]), path)
+        entry = measure(path, mode, timeout)
+    torch = importlib.import_module("torch")
+    return {"status": entry["status"], "peak_rss_mib": entry["peak_rss_mib"], "torch": torch.__version__,
+            "torch_build": f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU-only"}
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", help="numbers (01), stems or paths; default: all notebooks")
     parser.add_argument("--mode", choices=("smoke", "fast", "full"), required=True)
-    parser.add_argument("--update-headers", action="store_true",
-                        help="write the measured runtimes into the notebooks' first cells and README.md")
+    parser.add_argument("--render", action="store_true",
+                        help="then render the notebooks' runtime lines and README.md (python -m tools.sync_notebooks)")
     parser.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds (default none)")
     args = parser.parse_args(argv)
 
@@ -256,7 +210,7 @@ def main(argv=None) -> int:
     data["description"] = ("Measured by benchmarks/notebook_resources.py: wall time (kernel start included), "
                            "kernel peak RSS (getrusage), sampled peak RSS of kernel + workers, results reported.")
     failed = []
-    for path in resolve(args.notebooks):
+    for path in nbkit.select(args.notebooks):
         hw = hardware()  # per notebook: the load average tells whether the machine was busy
         print(f"{path.name}: running in {args.mode} mode ...", flush=True)
         entry = measure(path, args.mode, args.timeout)
@@ -270,12 +224,14 @@ def main(argv=None) -> int:
               f"kernel+workers peak {entry['tree_peak_rss_mib']} MiB", flush=True)
         if entry["status"] != "ok":
             failed.append(path.name)
-        elif args.update_headers and update_header(path, args.mode, entry):
-            print(f"  updated the runtime line of {path.name}")
+    print("imports only (torch, torchvision, course_utils) ...", flush=True)
+    data["imports_only"] = measure_imports(args.mode, args.timeout)
+    out.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"  {data['imports_only']}", flush=True)
     print(f"wrote {out.relative_to(REPO)}")
-    if args.update_headers:
-        readme_table.main([])
-        print("regenerated README.md's tables")
+    if args.render:
+        changed = sync_notebooks.sync_all()
+        print("rendered: " + (", ".join(changed) if changed else "nothing changed"))
     if failed:
         print("FAILED:", ", ".join(failed))
         return 1

@@ -3,15 +3,20 @@
 - ``env``: device, seeding, environment report, run mode
 - ``data``: data root, CIFAR-10/100 and Fashion-MNIST loading, channel statistics, splits
 - ``gpu_loader``: ``GPULoader``, batches augmented on the device (notebook 07)
-- ``train``: ``train_one_epoch``, ``evaluate``, ``fit``, ``parameter_groups``, checkpoints
+- ``train``: ``train_one_epoch``, ``fit``, ``parameter_groups``, ``count_parameters``
+- ``evaluation``: ``evaluate``, ``predict``, ``per_class_accuracy``
+- ``checkpoints``: ``save_checkpoint``, ``load_checkpoint``
+- ``checks``: the input checks behind the clear error messages
 - ``plot``: image grids, learning curves, per-class accuracy, confusion matrix
 - ``widgets``: interactive explorers
 - ``results``: the results table each notebook ends with
 - ``selfcheck``: self-checks whose threshold only holds in a full-size, full-mode run
 - ``models``: models that later notebooks reuse (LeNet from 03, ResNet9 from 07, FashionCNN from 08)
 - ``pretrained``: torchvision pretrained models that fall back to random weights offline
-- ``sampling``: datasets, samplers and collate functions that go into DataLoader workers
+- ``sampling``: datasets and collate functions that go into DataLoader workers
 """
+from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .checks import NonFiniteLossError
 from .data import (
     DatasetNotAvailableError,
     balanced_subset,
@@ -23,35 +28,42 @@ from .data import (
     stratified_split,
     targets_of,
 )
-from .gpu_loader import GPULoader
 from .env import RUN_MODES, detect_platform, environment_report, get_device, resolve_run_mode, seed_everything
+from .evaluation import evaluate, per_class_accuracy, predict
+from .gpu_loader import GPULoader
 from .models import FashionCNN, LeNet, ResidualBlock, ResNet9
-from .pretrained import build_pretrained, weights_cache_path
 from .plot import plot_confusion_matrix, plot_history, plot_per_class_accuracy, show_images, unnormalize
+from .pretrained import build_pretrained, weights_cache_path
 from .results import show_results
-from .selfcheck import FullModeExpectationWarning, check_full_mode
 from .sampling import (
     UNLABELED,
     CsvImageDataset,
     CsvRecordStream,
-    LabeledUnlabeledBatchSampler,
     MaskedLabels,
     pad_collate,
     seed_worker,
 )
-from .train import (
-    CheckpointError,
-    History,
-    NonFiniteLossError,
-    count_parameters,
-    parameter_groups,
-    evaluate,
-    fit,
-    load_checkpoint,
-    per_class_accuracy,
-    predict,
-    save_checkpoint,
-    train_one_epoch,
-)
+from .selfcheck import FullModeExpectationWarning, check_full_mode
+from .train import History, count_parameters, fit, parameter_groups, train_one_epoch
+
+__all__ = [
+    # env
+    "RUN_MODES", "detect_platform", "environment_report", "get_device", "resolve_run_mode", "seed_everything",
+    # data
+    "DatasetNotAvailableError", "balanced_subset", "channel_stats", "data_root", "load_cifar10", "load_cifar100",
+    "load_fashion_mnist", "stratified_split", "targets_of", "GPULoader",
+    # training, evaluation, checkpoints
+    "History", "NonFiniteLossError", "count_parameters", "fit", "parameter_groups", "train_one_epoch",
+    "evaluate", "per_class_accuracy", "predict",
+    "CheckpointError", "load_checkpoint", "save_checkpoint",
+    # models
+    "FashionCNN", "LeNet", "ResidualBlock", "ResNet9", "build_pretrained", "weights_cache_path",
+    # figures and results
+    "plot_confusion_matrix", "plot_history", "plot_per_class_accuracy", "show_images", "unnormalize",
+    "show_results", "FullModeExpectationWarning", "check_full_mode",
+    # datasets and collate functions for DataLoader workers
+    "UNLABELED", "CsvImageDataset", "CsvRecordStream", "MaskedLabels",
+    "pad_collate", "seed_worker",
+]
 
 __version__ = "0.1.0"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +11,9 @@ from urllib.error import URLError
 import numpy as np
 import torch
 from torchvision import datasets
+from torchvision.datasets.utils import check_integrity
 
+from .checks import batch_layout
 from .env import detect_platform
 
 ALLOW_UNVERIFIED_ENV = "COURSE_ALLOW_UNVERIFIED_DATA"
@@ -31,12 +34,24 @@ def data_root() -> Path:
     and ``~/course_data`` elsewhere (course_utils installed on its own).
     """
     if os.environ.get(DATA_ROOT_ENV):
-        return Path(os.environ[DATA_ROOT_ENV]).expanduser().resolve()
+        return _folder(Path(os.environ[DATA_ROOT_ENV]).expanduser().resolve(), DATA_ROOT_ENV)
     if (_REPO_ROOT / "pyproject.toml").is_file() and (_REPO_ROOT / "notebooks").is_dir():
         return _REPO_ROOT / "data"
     if detect_platform() == "colab":
         return Path("/content/data")
     return Path.home() / "course_data"
+
+
+def _folder(root, name: str) -> Path:
+    """``root`` as a Path, which must be a folder (or not exist yet: downloading creates it)."""
+    if isinstance(root, bool) or not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a folder path, got {root!r}. To choose the split, pass train=True or "
+                        "train=False by name, e.g. load_cifar10(train=False).")
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise DatasetNotAvailableError(f"{name} {root} is a file, not a folder. Point it at the folder that holds "
+                                       "(or should hold) the datasets, or leave it unset for the default.")
+    return root
 
 
 def allow_unverified() -> bool:
@@ -70,14 +85,13 @@ _CIFAR = {
 }
 
 
-def _load_cifar(name, train, transform, target_transform, root, download):
+def _load_cifar(name, root, download, **kwargs):
     verified_cls, unverified_cls, archive = _CIFAR[name]
-    root = Path(root) if root is not None else data_root()
+    root = _folder(root, "root") if root is not None else data_root()
     folder = root / verified_cls.base_folder
-    kwargs = dict(train=train, transform=transform, target_transform=target_transform)
-    files = [folder / f for f, _ in verified_cls.train_list + verified_cls.test_list]
-    present = all(f.is_file() for f in files) and (folder / verified_cls.meta["filename"]).is_file()
-    if present:
+    names = [f for f, _ in verified_cls.train_list + verified_cls.test_list] + [verified_cls.meta["filename"]]
+    missing = [f for f in names if not (folder / f).is_file()]
+    if not missing:
         try:
             return verified_cls(str(root), download=False, **kwargs)
         except RuntimeError:
@@ -92,18 +106,31 @@ def _load_cifar(name, train, transform, target_transform, root, download):
         if str(folder) not in _WARNED:  # once per folder and session: a warning, not noise
             _WARNED.add(str(folder))
             warnings.warn(
-            f"{name}: loading an UNVERIFIED local copy from {folder} ({ALLOW_UNVERIFIED_ENV} is set). "
-            "Its files fail torchvision's checksum test; accuracies may differ from the official dataset.",
-            stacklevel=3,
+                f"{name}: loading an UNVERIFIED local copy from {folder} ({ALLOW_UNVERIFIED_ENV} is set). "
+                "Its files fail torchvision's checksum test; accuracies may differ from the official dataset.",
+                stacklevel=3,
             )
-        return unverified_cls(str(root), download=False, **kwargs)
+        try:
+            return unverified_cls(str(root), download=False, **kwargs)
+        except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError, OSError) as error:
+            raise DatasetNotAvailableError(
+                f"{name}: the files in {folder} cannot be read ({type(error).__name__}: {error}): truncated or "
+                "corrupt. Delete the folder and run again to download the official archive."
+            ) from error
+    found = f" {folder} exists but lacks {', '.join(missing)}." if folder.is_dir() else ""
+    if (root / archive).is_file() and not check_integrity(str(root / archive), verified_cls.tgz_md5):
+        raise DatasetNotAvailableError(
+            f"{name}: the archive {root / archive} fails torchvision's checksum (an interrupted download, or "
+            f"another file).{found} Delete it and run again to download it afresh, or replace it with the "
+            f"official file from {verified_cls.url}."
+        )
     if not download:
-        raise DatasetNotAvailableError(_missing_message(name, folder, root / archive, verified_cls.url))
+        raise DatasetNotAvailableError(_missing_message(name, folder, root / archive, verified_cls.url) + found)
     try:
         return verified_cls(str(root), download=True, **kwargs)
     except (URLError, OSError, RuntimeError) as error:
         raise DatasetNotAvailableError(
-            _missing_message(name, folder, root / archive, verified_cls.url) + f"\n(download failed: {error})"
+            _missing_message(name, folder, root / archive, verified_cls.url) + found + f"\n(download failed: {error})"
         ) from error
 
 
@@ -116,29 +143,52 @@ def _missing_message(name, folder, archive, url):
     )
 
 
-def load_cifar10(train=True, transform=None, target_transform=None, root=None, download=True):
-    """CIFAR-10 through ``torchvision.datasets.CIFAR10`` (downloaded on first use)."""
-    return _load_cifar("CIFAR-10", train, transform, target_transform, root, download)
+def load_cifar10(root=None, *, train=True, transform=None, target_transform=None, download=True):
+    """CIFAR-10 through ``torchvision.datasets.CIFAR10`` (downloaded on first use).
+
+    ``root``: the data folder (default ``data_root()``); as in torchvision it may come first, and
+    everything else is passed by name: ``load_cifar10(train=False, transform=...)``.
+    """
+    return _load_cifar("CIFAR-10", root, download, train=train, transform=transform, target_transform=target_transform)
 
 
-def load_cifar100(train=True, transform=None, target_transform=None, root=None, download=True):
-    """CIFAR-100 (100 fine classes) through ``torchvision.datasets.CIFAR100``."""
-    return _load_cifar("CIFAR-100", train, transform, target_transform, root, download)
+def load_cifar100(root=None, *, train=True, transform=None, target_transform=None, download=True):
+    """CIFAR-100 (100 fine classes) through ``torchvision.datasets.CIFAR100``; arguments as ``load_cifar10``."""
+    return _load_cifar("CIFAR-100", root, download, train=train, transform=transform,
+                       target_transform=target_transform)
 
 
-def load_fashion_mnist(train=True, transform=None, target_transform=None, root=None, download=True):
-    """Fashion-MNIST through ``torchvision.datasets.FashionMNIST``."""
-    root = Path(root) if root is not None else data_root()
+_FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                  "t10k-labels-idx1-ubyte")
+
+
+def load_fashion_mnist(root=None, *, train=True, transform=None, target_transform=None, download=True):
+    """Fashion-MNIST through ``torchvision.datasets.FashionMNIST``; arguments as ``load_cifar10``."""
+    root = _folder(root, "root") if root is not None else data_root()
+    raw = root / "FashionMNIST" / "raw"
     kwargs = dict(train=train, transform=transform, target_transform=target_transform)
+    if all((raw / f).is_file() for f in _FASHION_FILES):
+        try:
+            return datasets.FashionMNIST(str(root), download=False, **kwargs)
+        except (RuntimeError, ValueError, OSError, AssertionError) as error:
+            raise DatasetNotAvailableError(
+                f"Fashion-MNIST: the files in {raw} cannot be read ({type(error).__name__}: {error}): truncated or "
+                "corrupt. Delete them and run again to download fresh copies."
+            ) from error
+    for name, md5 in datasets.FashionMNIST.resources:
+        if (raw / name).is_file() and not check_integrity(str(raw / name), md5):
+            raise DatasetNotAvailableError(
+                f"Fashion-MNIST: {raw / name} fails torchvision's checksum (an interrupted download, or another "
+                "file). Delete it and run again to download it afresh."
+            )
     try:
         return datasets.FashionMNIST(str(root), download=download, **kwargs)
     except (URLError, OSError, RuntimeError) as error:
-        folder = root / "FashionMNIST" / "raw"
         raise DatasetNotAvailableError(
-            f"Fashion-MNIST was not found in {folder} and could not be downloaded (are you offline?). "
+            f"Fashion-MNIST was not found in {raw} and could not be downloaded (are you offline?). "
             "Place the four official files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
             "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (from "
-            f"https://github.com/zalandoresearch/fashion-mnist) in {folder}; torchvision verifies and "
+            f"https://github.com/zalandoresearch/fashion-mnist) in {raw}; torchvision verifies and "
             f"extracts them on the next run. To use another data folder, set {DATA_ROOT_ENV}."
             f"\n(details: {error})"
         ) from error
@@ -146,17 +196,18 @@ def load_fashion_mnist(train=True, transform=None, target_transform=None, root=N
 
 # -- statistics and splits -------------------------------------------------------------------
 
-def channel_stats(data, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+def channel_stats(data, batch_size: int = 1000, *, layout: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Exact per-channel mean and (population) standard deviation, on the 0..1 scale.
 
     ``data`` is a uint8 image array (N, H, W, C) or (N, H, W), e.g. ``CIFAR10(...).data``, or a
     dataset whose items are ``(image_tensor, label)`` with image tensors (C, H, W) in 0..1 (e.g.
-    built with ``ToTensor()``). Sums are accumulated in float64 over chunks, so no float copy of
-    the whole dataset is ever held in memory.
+    built with ``ToTensor()``). A uint8 array (N, C, H, W) works too: its layout is read from the
+    axis with 1, 3 or 4 entries, or given as ``layout="NCHW"``. Sums are accumulated in float64 over
+    chunks, so no float copy of the whole dataset is ever held in memory.
     """
     total = total_sq = None
     count = 0
-    for chunk in _channel_chunks(data, batch_size):  # chunk: float64 (n, C, pixels)
+    for chunk in _channel_chunks(data, batch_size, layout):  # chunk: float64 (n, C, pixels)
         s, sq = chunk.sum(dim=(0, 2)), (chunk * chunk).sum(dim=(0, 2))
         total = s if total is None else total + s
         total_sq = sq if total_sq is None else total_sq + sq
@@ -168,7 +219,7 @@ def channel_stats(data, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Ten
     return mean.float(), var.sqrt().float()
 
 
-def _channel_chunks(data, batch_size):
+def _channel_chunks(data, batch_size, layout):
     if isinstance(data, (np.ndarray, torch.Tensor)):
         array = torch.as_tensor(data)
         if array.dtype != torch.uint8:
@@ -176,13 +227,16 @@ def _channel_chunks(data, batch_size):
                 f"channel_stats expects a uint8 image array (values 0..255), got dtype {array.dtype}; "
                 "pass a dataset of tensors for float images."
             )
-        if array.ndim == 3:
-            array = array.unsqueeze(-1)
-        if array.ndim != 4:
-            raise ValueError(f"channel_stats expects an (N, H, W, C) or (N, H, W) array, got shape {tuple(array.shape)}")
+        if len(array) == 0:
+            return
+        found = batch_layout(array.shape, layout, "channel_stats")
+        if found == "NHW":  # grey images: one channel
+            array = array[:, None]
+        elif found == "NHWC":
+            array = array.permute(0, 3, 1, 2)  # now (N, C, H, W)
         for start in range(0, len(array), batch_size):
             chunk = array[start:start + batch_size].to(torch.float64) / 255.0
-            yield chunk.permute(0, 3, 1, 2).reshape(chunk.shape[0], chunk.shape[3], -1)
+            yield chunk.reshape(chunk.shape[0], chunk.shape[1], -1)
         return
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
     for batch in loader:
@@ -192,6 +246,9 @@ def _channel_chunks(data, batch_size):
                 "channel_stats expects a dataset of (C, H, W) float image tensors; "
                 "add transforms.ToTensor() to the dataset or pass its uint8 `.data` array."
             )
+        if images.shape[1] not in (1, 3, 4):
+            raise ValueError(f"channel_stats: the dataset's images have shape {tuple(images.shape[1:])}, but (C, H, W) "
+                             "with 1, 3 or 4 channels first was expected; ToTensor() gives that layout.")
         images = images.to(torch.float64)
         yield images.reshape(images.shape[0], images.shape[1], -1)
 
@@ -234,7 +291,7 @@ def balanced_subset(targets: Sequence[int], size: int, seed: int = 0) -> np.ndar
     rng = np.random.default_rng(seed)
     per_class = [size // len(classes) + (i < size % len(classes)) for i in range(len(classes))]
     chosen = []
-    for cls, n in zip(classes, per_class):
+    for cls, n in zip(classes, per_class, strict=True):
         members = np.flatnonzero(targets == cls)
         if n > len(members):
             raise ValueError(f"class {cls} has only {len(members)} samples, {n} were asked for")

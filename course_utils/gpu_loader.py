@@ -23,8 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-_LAYOUTS = ("NHWC", "NCHW")
-_CHANNEL_COUNTS = (1, 3, 4)
+from .checks import batch_layout
 
 
 class GPULoader:
@@ -75,10 +74,14 @@ class GPULoader:
                 "Pass the raw images, not ToTensor() outputs: the loader scales and normalizes them itself."
             )
         if images.ndim != 4:
-            raise ValueError(f"GPULoader: images must be 4-D (N, H, W, C) or (N, C, H, W), got shape {tuple(images.shape)}")
+            raise ValueError(f"GPULoader: images must be 4-D (N, H, W, C) or (N, C, H, W), "
+                             f"got shape {tuple(images.shape)}")
         if labels.ndim != 1 or labels.is_floating_point() or labels.dtype == torch.bool:
             raise TypeError(f"GPULoader: labels must be a 1-D sequence of integer class indices, got "
                             f"dtype {labels.dtype} and shape {tuple(labels.shape)}")
+        if len(labels) and int(labels.min()) < 0:
+            raise ValueError(f"GPULoader: labels must be class indices 0, 1, 2, ...; found {int(labels.min())} "
+                             "(hidden labels such as cu.UNLABELED cannot be trained on)")
         if len(images) != len(labels):
             raise ValueError(f"GPULoader: {len(images)} images but {len(labels)} labels; they must match one to one")
         if len(images) == 0:
@@ -102,7 +105,8 @@ class GPULoader:
         images = _to_nchw(images, layout)
         channels, height, width = images.shape[1:]
         if crop_padding and padding_mode == "reflect" and crop_padding >= min(height, width):
-            raise ValueError(f"GPULoader: reflect padding {crop_padding} must be smaller than the image ({height}x{width})")
+            raise ValueError(f"GPULoader: reflect padding {crop_padding} must be smaller than the image "
+                             f"({height}x{width})")
         self.device = torch.device(device) if device is not None else images.device
         self.batch_size, self.shuffle, self.flip, self.drop_last = batch_size, shuffle, flip, drop_last
         self.crop_padding, self.image_size, self.resize = crop_padding, (height, width), resize
@@ -134,7 +138,7 @@ class GPULoader:
             self.std = std_t.view(1, -1, 1, 1).to(self.device)
 
     @classmethod
-    def from_dataset(cls, dataset, indices=None, **kwargs) -> "GPULoader":
+    def from_dataset(cls, dataset, indices=None, **kwargs) -> GPULoader:
         """Build from a torchvision dataset holding its images in ``.data`` and labels in ``.targets``
         (CIFAR-10/100, Fashion-MNIST), optionally only the images at ``indices``."""
         if not hasattr(dataset, "data") or not hasattr(dataset, "targets"):
@@ -174,15 +178,16 @@ class GPULoader:
         cols_base = torch.arange(width, device=self.device)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             index = order[start:start + self.batch_size]
-            batch = self.images[index]  # uint8 (B, C, H + 2p, W + 2p)
             if p:
-                # each image's crop: rows dy..dy+H-1 and columns dx..dx+W-1 of its padded copy
+                # each image's crop: rows dy..dy+H-1 and columns dx..dx+W-1 of its padded copy, gathered
+                # straight from the padded images (no intermediate copy of the padded batch)
                 dy, dx = offsets[start:start + len(index)].unbind(1)
                 rows = (dy[:, None] + rows_base)[:, None, :, None]  # (B, 1, H, 1)
                 cols = (dx[:, None] + cols_base)[:, None, None, :]  # (B, 1, 1, W)
-                which = torch.arange(len(index), device=self.device)[:, None, None, None]
-                channel = torch.arange(batch.shape[1], device=self.device)[None, :, None, None]
-                batch = batch[which, channel, rows, cols]  # (B, C, H, W), one gather for the whole batch
+                channel = torch.arange(self.images.shape[1], device=self.device)[None, :, None, None]
+                batch = self.images[index[:, None, None, None], channel, rows, cols]  # uint8 (B, C, H, W)
+            else:
+                batch = self.images[index]  # uint8 (B, C, H, W)
             if flips is not None:
                 mask = flips[start:start + len(index)][:, None, None, None]
                 batch = torch.where(mask, batch.flip(-1), batch)
@@ -201,14 +206,5 @@ class GPULoader:
 
 
 def _to_nchw(images: torch.Tensor, layout: str | None) -> torch.Tensor:
-    if layout is None:
-        last, second = images.shape[-1] in _CHANNEL_COUNTS, images.shape[1] in _CHANNEL_COUNTS
-        if last == second:
-            raise ValueError(
-                f"GPULoader: cannot tell from shape {tuple(images.shape)} whether the channels come last (NHWC) "
-                "or second (NCHW); pass layout='NHWC' or layout='NCHW'"
-            )
-        layout = "NHWC" if last else "NCHW"
-    if layout not in _LAYOUTS:
-        raise ValueError(f"GPULoader: layout must be one of {_LAYOUTS} or None, got {layout!r}")
-    return images.permute(0, 3, 1, 2) if layout == "NHWC" else images
+    found = batch_layout(images.shape, layout, "GPULoader")  # checks that the channel axis has 1, 3 or 4 entries
+    return images.permute(0, 3, 1, 2) if found == "NHWC" else images

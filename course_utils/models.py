@@ -101,28 +101,28 @@ class ResNet9(nn.Module):
 
 
 class FashionCNN(nn.Module):
-    """Notebook 08's CNN for 28x28 grey images (Fashion-MNIST), reused by notebook 09.
+    """The original post's CNN for 28x28 grey images (Fashion-MNIST), as notebook 08 writes it; reused by 09.
 
-    Two blocks of 3x3 convolution, BatchNorm, ReLU and 2x2 max-pooling (32 then 64 channels), then
-    a classifier 128 -> ``num_classes`` with dropout 0.25. ``adaptive_pool=True`` averages each of
-    the 64 feature maps to one number first (``AdaptiveAvgPool2d(1)``): 64 classifier inputs instead
-    of 3,136, and any input size works.
+    conv 3x3 1->32 (padding 1), ReLU, 2x2 max-pooling; conv 3x3 32->64 (padding 1), ReLU, 2x2
+    max-pooling; flatten (64*7*7 = 3,136); linear 3136->128, ReLU, dropout 0.25; linear 128->
+    ``num_classes`` (logits). No BatchNorm: 421,642 parameters with 10 classes. The attribute names
+    are the original post's (``conv1``, ``conv2``, ``pool``, ``fc1``, ``fc2``, ``dropout``), so its
+    ``state_dict`` loads into this class and back.
     """
 
-    def __init__(self, num_classes: int = 10, adaptive_pool: bool = False):
+    def __init__(self, num_classes: int = 10):
         super().__init__()
-
-        def block(c_in, c_out):
-            return [nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)]
-
-        self.features = nn.Sequential(*block(1, 32), *block(32, 64))
-        if adaptive_pool:
-            self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())  # 64xHxW -> 64
-            width = 64
-        else:
-            self.pool = nn.Flatten()  # 64x7x7 -> 3136: fixed to 28x28 inputs
-            width = 64 * 7 * 7
-        self.classifier = nn.Sequential(nn.Linear(width, 128), nn.ReLU(), nn.Dropout(0.25), nn.Linear(128, num_classes))
+        self.conv1 = nn.Conv2d(1, 32, kernel_size=3, stride=1, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, kernel_size=3, stride=1, padding=1)
+        self.pool = nn.MaxPool2d(kernel_size=2, stride=2, padding=0)
+        self.fc1 = nn.Linear(64 * 7 * 7, 128)
+        self.fc2 = nn.Linear(128, num_classes)
+        self.dropout = nn.Dropout(0.25)
 
     def forward(self, x):
-        return self.classifier(self.pool(self.features(x)))  # logits
+        x = self.pool(torch.relu(self.conv1(x)))
+        x = self.pool(torch.relu(self.conv2(x)))
+        x = x.flatten(1)  # not view(-1, 3136): an input of another size must fail, not regroup silently
+        x = torch.relu(self.fc1(x))
+        x = self.dropout(x)
+        return self.fc2(x)  # logits

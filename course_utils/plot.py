@@ -11,6 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from .checks import CHANNEL_COUNTS, batch_layout, class_labels
+
 
 def unnormalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
     """Undo ``transforms.Normalize(mean, std)``: ``x * std + mean`` per channel, clipped to 0..1."""
@@ -21,21 +23,24 @@ def unnormalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float
     return (images * std + mean).clamp(0, 1)
 
 
-def _to_hwc(image, mean=None, std=None) -> np.ndarray:
-    """One image (tensor C,H,W float or uint8; array H,W[,C] uint8) as an H,W[,C] float array in 0..1."""
+def _to_hwc(image, layout: str, mean=None, std=None) -> np.ndarray:
+    """One image of a batch with ``layout`` (NCHW, NHWC or NHW) as an H,W[,C] float array in 0..1."""
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu()
         if image.dtype == torch.uint8:
             image = image.float() / 255
         elif mean is not None and std is not None:
-            image = unnormalize(image, mean, std)
-        if image.ndim == 3:
-            image = image.permute(1, 2, 0)
+            if layout == "NHWC":
+                image = image.permute(2, 0, 1)
+            image = unnormalize(image if image.ndim == 3 else image[None], mean, std)
+            layout = "NCHW"
         image = image.numpy()
     else:
         image = np.asarray(image)
         if image.dtype == np.uint8:
             image = image.astype(np.float32) / 255
+    if layout == "NCHW":
+        image = image.transpose(1, 2, 0)
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[:, :, 0]
     if image.min() < -0.01 or image.max() > 1.01:
@@ -44,6 +49,26 @@ def _to_hwc(image, mean=None, std=None) -> np.ndarray:
             "Pass the mean and std used by Normalize so they can be un-normalized for display."
         )
     return np.clip(image, 0, 1)
+
+
+def _layout(images) -> str:
+    """NCHW, NHWC or NHW; a 4-D shape that fits both is read as NCHW for tensors, NHWC for arrays."""
+    shape = tuple(images.shape) if hasattr(images, "shape") else (len(images), *np.shape(images[0]))
+    if len(shape) == 4 and shape[1] in CHANNEL_COUNTS and shape[3] in CHANNEL_COUNTS:
+        return "NCHW" if isinstance(images, torch.Tensor) else "NHWC"
+    if len(shape) == 2:
+        raise ValueError(f"show_images got one grey image of shape {shape}; pass a batch: images[None].")
+    return batch_layout(shape, where="show_images")
+
+
+def _names(values, n, name, class_names):
+    """``values`` (labels or predictions) as n integers, each with a class name if names are given."""
+    values = np.asarray(values.cpu() if isinstance(values, torch.Tensor) else values)
+    if values.shape != (n,):
+        raise ValueError(f"show_images: {n} images but {name} has shape {values.shape}; give one per image.")
+    if class_names is not None:
+        class_labels(values, len(class_names), name, "show_images (one class name per class)")
+    return [int(v) for v in values]
 
 
 def show_images(
@@ -60,11 +85,15 @@ def show_images(
     """A grid of images titled with their class names (and predictions, green when right, red when wrong).
 
     ``images``: a batch tensor (N, C, H, W) — normalized ones need ``mean`` and ``std`` — or a
-    uint8 array (N, H, W[, C]) such as ``dataset.data[:16]``.
+    uint8 array (N, H, W[, C]) such as ``dataset.data[:16]``. One image needs a batch of one:
+    ``image[None]``.
     """
     n = len(images)
     if n == 0:
         raise ValueError("show_images got no images.")
+    layout = _layout(images)
+    labels = _names(labels, n, "labels", class_names) if labels is not None else None
+    preds = _names(preds, n, "preds", class_names) if preds is not None else None
     ncols = min(ncols, n)
     nrows = math.ceil(n / ncols)
     row_height = size + (0.35 if labels is not None else 0) + (0.25 if preds is not None else 0)
@@ -74,17 +103,15 @@ def show_images(
         ax.axis("off")
         if i >= n:
             continue
-        image = _to_hwc(images[i], mean, std)
+        image = _to_hwc(images[i], layout, mean, std)
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
         if labels is not None:
-            label = int(labels[i])
-            name = class_names[label] if class_names is not None else str(label)
+            name = class_names[labels[i]] if class_names is not None else str(labels[i])
             if preds is None:
                 ax.set_title(name, fontsize=9)
             else:
-                pred = int(preds[i])
-                guess = class_names[pred] if class_names is not None else str(pred)
-                ax.set_title(f"{guess}\n(true: {name})", fontsize=8, color="green" if pred == label else "red")
+                guess = class_names[preds[i]] if class_names is not None else str(preds[i])
+                ax.set_title(f"{guess}\n(true: {name})", fontsize=8, color="green" if preds[i] == labels[i] else "red")
     if title:
         fig.suptitle(title)
     fig.tight_layout()
@@ -99,7 +126,9 @@ def plot_history(history, title: str | None = None, histories: dict | None = Non
     """
     runs = histories if histories is not None else {"": history}
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    for (name, h), color in zip(runs.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, h) in enumerate(runs.items()):
+        color = colors[i % len(colors)]
         prefix = f"{name} " if name else ""
         for ax, metric in ((ax_loss, "loss"), (ax_acc, "accuracy")):
             ax.plot(h["epoch"], h[f"train_{metric}"], "--o", color=color, label=f"{prefix}train", markersize=3)
@@ -121,15 +150,33 @@ def plot_history(history, title: str | None = None, histories: dict | None = Non
     return fig
 
 
+ZERO_MARK = 0.012  # width of the red mark drawn for a class at 0% (its label says 0%)
+
+
 def plot_per_class_accuracy(accuracy, class_names: Sequence[str], title: str = "Accuracy per class"):
-    """Horizontal bars of each class's accuracy, with the mean as a dashed line."""
+    """Horizontal bars of each class's accuracy, labelled with their values, and the mean as a dashed line.
+
+    A class at 0% gets a red tick on the axis and the label "0%", so it is not mistaken for a missing
+    bar; a class without test samples (NaN) is labelled "no samples".
+    """
     accuracy = np.asarray(accuracy, dtype=float)
+    if accuracy.shape != (len(class_names),):
+        raise ValueError(f"plot_per_class_accuracy: {accuracy.size} accuracies but {len(class_names)} class names; "
+                         "give one of each per class.")
+    order = np.argsort(np.nan_to_num(accuracy, nan=-1))
+    rows = np.arange(len(order))
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(class_names) + 1.2))
-    order = np.argsort(accuracy)
-    ax.barh(np.arange(len(order)), accuracy[order], color="tab:blue")
-    ax.set_yticks(np.arange(len(order)), [class_names[i] for i in order])
+    ax.barh(rows, np.nan_to_num(accuracy[order]), color="tab:blue")
+    for row, value in zip(rows, accuracy[order], strict=True):
+        if value == 0:  # a bar of length 0 is invisible: mark it with a thin red bar
+            ax.barh(row, ZERO_MARK, color="tab:red")
+        label = "no samples" if np.isnan(value) else f"{value:.0%}" if value in (0, 1) else f"{value:.1%}"
+        ax.text(max(np.nan_to_num(value), ZERO_MARK) + 0.01, row, label, va="center", fontsize=8,
+                color="tab:red" if value == 0 else "black", bbox=dict(facecolor="white", edgecolor="none", pad=0.5))
+    ax.set_yticks(rows, [class_names[i] for i in order])
     ax.axvline(np.nanmean(accuracy), color="black", linestyle="--", label=f"mean {np.nanmean(accuracy):.1%}")
-    ax.set(xlim=(0, 1), xlabel="accuracy (fraction of the class's test images)", title=title)
+    ax.set(xlim=(0, 1.12), xticks=np.linspace(0, 1, 6), xlabel="accuracy (fraction of the class's test images)",
+           title=title)
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
@@ -140,12 +187,18 @@ def plot_confusion_matrix(targets, preds, class_names: Sequence[str], normalize:
     """Confusion matrix (rows: true class, columns: predicted), via scikit-learn's display."""
     from sklearn.metrics import ConfusionMatrixDisplay
 
-    size = max(5, 0.5 * len(class_names) + 2)
+    where, num_classes = "plot_confusion_matrix (one class name per class)", len(class_names)
+    targets = class_labels(targets, num_classes, "targets", where)
+    preds = class_labels(preds, num_classes, "preds", where)
+    if len(targets) != len(preds):
+        raise ValueError(f"plot_confusion_matrix: {len(targets)} targets but {len(preds)} predictions; "
+                         "they must match one to one.")
+    size = max(5, 0.5 * num_classes + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     ConfusionMatrixDisplay.from_predictions(
-        np.asarray(targets), np.asarray(preds), labels=np.arange(len(class_names)), display_labels=class_names,
+        targets, preds, labels=np.arange(num_classes), display_labels=class_names,
         normalize="true" if normalize else None, values_format=".2f" if normalize else "d",
-        include_values=len(class_names) <= 20, cmap="Blues", colorbar=False, ax=ax, xticks_rotation=45,
+        include_values=num_classes <= 20, cmap="Blues", colorbar=False, ax=ax, xticks_rotation=45,
     )
     ax.set_title(title + (" (each row sums to 1)" if normalize else ""))
     fig.tight_layout()

@@ -31,6 +31,35 @@ def weights_cache_path(weights) -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / filename
 
 
+def _resolve(builder, weights):
+    """``(builder function, weights enum member)`` from functions, enum members or the names torchvision uses."""
+    from torchvision import models
+
+    if isinstance(builder, str):
+        try:
+            builder = models.get_model_builder(builder)
+        except ValueError as error:
+            raise ValueError(f"build_pretrained: torchvision has no model {builder!r}; "
+                             "see torchvision.models.list_models().") from error
+    if not callable(builder):
+        raise TypeError(f"build_pretrained: builder must be a torchvision model function such as resnet18, "
+                        f"or its name, got {builder!r}.")
+    try:
+        enum = models.get_model_weights(builder)
+    except (ValueError, KeyError) as error:
+        raise ValueError(f"build_pretrained: {getattr(builder, '__name__', builder)} is not a torchvision model "
+                         "builder with pretrained weights.") from error
+    if weights is None:
+        raise ValueError(f"build_pretrained needs weights, e.g. 'DEFAULT' or {enum.__name__}.DEFAULT; for random "
+                         f"weights call {builder.__name__}(weights=None) directly.")
+    try:
+        return builder, enum.verify(weights)
+    except (KeyError, TypeError, ValueError) as error:
+        names = ", ".join(dict.fromkeys(["DEFAULT", *enum.__members__]))
+        raise ValueError(f"build_pretrained: {builder.__name__} has no weights {weights!r}; it accepts "
+                         f"{names} (or {enum.__name__} members).") from error
+
+
 def _can_reach(url: str, timeout: float = 3.0) -> bool:
     """Quick connectivity probe (DNS + TCP connect), so an offline download fails in seconds, not minutes."""
     parts = urlparse(url)
@@ -57,8 +86,13 @@ def build_pretrained(builder, weights, allow_download: bool = True, progress: bo
     - A cached file that cannot be read raises a ``RuntimeError`` naming the file (delete it and
       run again): a corrupt download is not silently replaced by random weights.
 
+    ``builder`` is a torchvision builder (``resnet18``) or its name (``"resnet18"``); ``weights`` a
+    member of its weights enum or a name torchvision accepts: ``"DEFAULT"``, ``"IMAGENET1K_V1"``,
+    ``"ResNet18_Weights.IMAGENET1K_V1"``.
+
     Example: ``model, source = build_pretrained(torchvision.models.resnet18, ResNet18_Weights.IMAGENET1K_V1)``.
     """
+    builder, weights = _resolve(builder, weights)
     path = weights_cache_path(weights)
     name = f"{builder.__name__}({type(weights).__name__}.{weights.name})"
     if path.is_file():

@@ -1,31 +1,77 @@
-"""Datasets, samplers and collate functions that travel into DataLoader worker processes.
+"""Datasets and collate functions that travel into DataLoader worker processes (notebooks 08 and 09).
 
-They live in a module (not in a notebook) because with ``num_workers > 0`` on Windows and macOS
-PyTorch starts workers with *spawn*: each worker unpickles the dataset, the collate function and
-``worker_init_fn`` by importing them by name, and classes defined in a notebook's ``__main__``
-cannot be found that way.
+Notebook 08 writes ``CsvImageDataset`` and ``CsvRecordStream`` in its own cells; these copies exist
+because of *spawn*. Where DataLoader workers are started with *spawn* (the default on Windows and
+macOS; ``multiprocessing.get_start_method()`` says which), each worker is a fresh Python process that
+receives the dataset, ``collate_fn`` and ``worker_init_fn`` (and the transforms inside the dataset)
+by pickling, that is by *importing them by name*: a class defined in a notebook cannot be found
+that way, a class in this module can. Samplers and batch samplers need not be importable: they run
+in the main process, and workers receive only lists of indices.
 
 - ``CsvImageDataset``: a map-style dataset reading a CSV of annotations plus an image folder.
 - ``CsvRecordStream``: an iterable-style dataset streaming the same CSV, sharded across workers.
 - ``pad_collate``: batches items of different sizes by zero-padding them.
-- ``seed_worker``: a ``worker_init_fn`` seeding NumPy and ``random`` in each worker.
+- ``seed_worker``: the ``worker_init_fn`` of PyTorch's reproducibility notes (see its docstring).
 - ``MaskedLabels``: hides the labels of some samples (label ``-1``) for semi-supervised learning.
-- ``LabeledUnlabeledBatchSampler``: batches that are all-labeled or all-unlabeled, interleaved.
 """
 from __future__ import annotations
 
 import csv
-import math
 import random
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
+from PIL import Image
+from torch.utils.data import Dataset, IterableDataset, get_worker_info
+from torchvision.transforms.v2.functional import pil_to_tensor
 
 UNLABELED = -1
 """The label ``MaskedLabels`` gives to samples whose label is hidden."""
+
+
+# -- reading a CSV of annotations and its image files ----------------------------------------------
+
+def _read_rows(annotations_file: Path):
+    """Yield ``(line, filename, label)`` for each data row of ``annotations_file`` (line 1 is the header).
+
+    A missing ``filename`` or ``label`` column, a row with a field missing or empty, and a label that
+    is not a class index (0, 1, 2, ...) raise ``ValueError`` naming the file and the line.
+    """
+    with open(annotations_file, newline="") as f:
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        missing = {"filename", "label"} - set(header)
+        if missing:
+            raise ValueError(f"{annotations_file}: the header (line 1) lacks the column(s) {sorted(missing)}; "
+                             f"found {header}. The first line must name the columns, e.g. 'filename,label'.")
+        for row in reader:
+            line = reader.line_num
+            filename, label = row.get("filename"), row.get("label")
+            if not filename or label is None or not label.strip():
+                raise ValueError(f"{annotations_file}, line {line}: a field is missing or empty "
+                                 f"(filename={filename!r}, label={label!r}); every row needs both.")
+            if None in row:  # csv.DictReader puts the fields beyond the header's under the key None
+                raise ValueError(f"{annotations_file}, line {line}: more fields than the header's {header} "
+                                 f"({row[None]!r} left over); is there a comma in a file name?")
+            if not label.strip().isdecimal():
+                raise ValueError(f"{annotations_file}, line {line}: the label {label!r} of {filename!r} is not a "
+                                 "class index (an integer 0, 1, 2, ...).")
+            yield line, filename, int(label)
+
+
+def read_image(path, where: str = "") -> torch.Tensor:
+    """Read an image file with Pillow into a uint8 tensor (channels, height, width).
+
+    ``torchvision.io``'s decoders are deprecated since torchvision 0.29; Pillow is a torchvision
+    dependency. A missing, truncated or non-image file raises ``OSError`` naming the file and
+    ``where`` (e.g. the CSV line that listed it).
+    """
+    try:
+        with Image.open(path) as image:
+            return pil_to_tensor(image)  # decodes the file; (1, H, W) for grayscale, (3, H, W) for RGB
+    except OSError as error:  # FileNotFoundError, PIL.UnidentifiedImageError, "image file is truncated", ...
+        raise OSError(f"{where}cannot read the image file {path}: {error}") from error
 
 
 # -- a custom map-style dataset: CSV annotations + an image folder ----------------------------------
@@ -33,25 +79,23 @@ UNLABELED = -1
 class CsvImageDataset(Dataset):
     """Images listed in a CSV file (columns ``filename,label``), read from ``image_dir``.
 
-    ``__len__`` is the number of rows; ``__getitem__(i)`` reads row ``i``'s image with
-    ``torchvision.io.decode_image`` (a uint8 tensor (C, H, W)), then applies ``transform`` to the
-    image and ``target_transform`` to the label. Only the small CSV is read up front: images are
-    read from disk one at a time, when asked for.
+    The same class as notebook 08 writes, plus checks. ``__len__`` is the number of rows;
+    ``__getitem__(i)`` reads row ``i``'s image with Pillow (a uint8 tensor (C, H, W)), then applies
+    ``transform`` to the image and ``target_transform`` to the label. Only the small CSV is read
+    up front (rows with a missing field or a bad label raise ``ValueError`` naming the file and
+    line); images are read one at a time, when asked for (an unreadable one raises ``OSError``
+    naming the image, the CSV file and the line).
     """
 
     def __init__(self, annotations_file, image_dir, transform=None, target_transform=None):
         self.annotations_file = Path(annotations_file)
         self.image_dir = Path(image_dir)
-        with open(self.annotations_file, newline="") as f:
-            rows = list(csv.DictReader(f))
+        rows = list(_read_rows(self.annotations_file))
         if not rows:
-            raise ValueError(f"{self.annotations_file} has no rows.")
-        missing = {"filename", "label"} - set(rows[0])
-        if missing:
-            raise ValueError(f"{self.annotations_file} lacks the column(s) {sorted(missing)}; "
-                             f"found {sorted(rows[0])}.")
-        self.filenames = [row["filename"] for row in rows]
-        self.targets = [int(row["label"]) for row in rows]
+            raise ValueError(f"{self.annotations_file} has a header but no rows: nothing to load.")
+        self.lines = [line for line, _, _ in rows]
+        self.filenames = [filename for _, filename, _ in rows]
+        self.targets = [label for _, _, label in rows]
         self.transform = transform
         self.target_transform = target_transform
 
@@ -59,9 +103,8 @@ class CsvImageDataset(Dataset):
         return len(self.filenames)
 
     def __getitem__(self, index):
-        from torchvision.io import ImageReadMode, decode_image
-
-        image = decode_image(str(self.image_dir / self.filenames[index]), mode=ImageReadMode.UNCHANGED)
+        where = f"{self.annotations_file}, line {self.lines[index]}: "
+        image = read_image(self.image_dir / self.filenames[index], where)
         label = self.targets[index]
         if self.transform is not None:
             image = self.transform(image)
@@ -75,13 +118,15 @@ class CsvImageDataset(Dataset):
 class CsvRecordStream(IterableDataset):
     """Streams the rows of a CSV file (``filename,label``) as dicts, one row at a time.
 
-    An iterable-style dataset has no ``__getitem__``: the DataLoader just calls ``iter()`` on it,
-    in every worker. Without sharding each of ``N`` workers reads the whole file and every record
-    comes out ``N`` times. With ``shard=True`` each worker asks ``get_worker_info()`` who it is and
-    keeps only the rows ``row % num_workers == worker_id``.
+    The same class as notebook 08 writes, plus checks and ``image_dir``. An iterable-style dataset
+    has no ``__getitem__``: the DataLoader just calls ``iter()`` on it, in every worker. Without
+    sharding each of ``N`` workers reads the whole file and every record comes out ``N`` times.
+    With ``shard=True`` each worker asks ``get_worker_info()`` who it is and keeps only the rows
+    ``row % num_workers == worker_id``.
 
     Each item is ``{"row": row number, "label": label, "worker": worker id (-1: main process)}``,
-    plus ``"image"`` (uint8 tensor) when ``image_dir`` is given.
+    plus ``"image"`` (uint8 tensor) when ``image_dir`` is given. Bad rows and unreadable images
+    raise errors naming the file and line, as in ``CsvImageDataset``.
     """
 
     def __init__(self, annotations_file, image_dir=None, shard: bool = True):
@@ -92,16 +137,13 @@ class CsvRecordStream(IterableDataset):
     def __iter__(self):
         info = get_worker_info()  # None in the main process, else (id, num_workers, seed, dataset)
         worker_id, num_workers = (info.id, info.num_workers) if info is not None else (-1, 1)
-        with open(self.annotations_file, newline="") as f:
-            for row_number, row in enumerate(csv.DictReader(f)):
-                if self.shard and num_workers > 1 and row_number % num_workers != worker_id:
-                    continue  # another worker yields this row
-                record = {"row": row_number, "label": int(row["label"]), "worker": worker_id}
-                if self.image_dir is not None:
-                    from torchvision.io import ImageReadMode, decode_image
-
-                    record["image"] = decode_image(str(self.image_dir / row["filename"]), mode=ImageReadMode.UNCHANGED)
-                yield record
+        for row_number, (line, filename, label) in enumerate(_read_rows(self.annotations_file)):
+            if self.shard and num_workers > 1 and row_number % num_workers != worker_id:
+                continue  # another worker yields this row
+            record = {"row": row_number, "label": label, "worker": worker_id}
+            if self.image_dir is not None:
+                record["image"] = read_image(self.image_dir / filename, f"{self.annotations_file}, line {line}: ")
+            yield record
 
 
 # -- collate functions and worker seeding ---------------------------------------------------------------
@@ -130,11 +172,20 @@ def pad_collate(batch):
 
 
 def seed_worker(worker_id: int) -> None:
-    """``worker_init_fn`` that seeds NumPy and ``random`` in each worker from PyTorch's worker seed.
+    """``worker_init_fn`` that seeds NumPy's and Python's global generators from the worker's torch seed.
 
-    PyTorch seeds its own generator in every worker (base seed + worker id, the base seed drawn
-    from the DataLoader's ``generator``), but not NumPy's or Python's: without this, augmentations
-    that use NumPy could repeat in every worker (and, with fork, every epoch).
+    This is the recipe shown in PyTorch's reproducibility notes. Since PyTorch 1.9 the DataLoader
+    seeds every worker itself (``torch/utils/data/_utils/worker.py``): ``random`` and ``torch`` with
+    ``base_seed + worker_id``, and NumPy's global generator (``np.random.seed``, used by the legacy
+    ``np.random.*`` functions) with a seed hashed from ``(base_seed, worker_id)``. ``base_seed`` is
+    drawn from the DataLoader's ``generator`` (torch's global generator if none is given) each time
+    an iterator is created: each epoch, or once with ``persistent_workers``. So on PyTorch 1.9 or
+    later this function only changes *which* seed NumPy and ``random`` get
+    (``torch.initial_seed() % 2**32``); it adds no randomness and no reproducibility. What no
+    ``worker_init_fn`` of this kind fixes: generator objects that the dataset owns
+    (``np.random.default_rng(...)``, ``random.Random``, ``torch.Generator``) are copied into every
+    worker in the same state and draw the same numbers there; create them in each worker from
+    ``torch.utils.data.get_worker_info().seed`` instead.
     """
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
@@ -179,85 +230,3 @@ def _check_range(indices, num_samples, name):
     if indices.size and (indices.min() < 0 or indices.max() >= num_samples):
         raise IndexError(f"{name} must lie in 0..{num_samples - 1} (the dataset has {num_samples} samples); "
                          f"found {int(indices.min())}..{int(indices.max())}.")
-
-
-class LabeledUnlabeledBatchSampler(Sampler):
-    """Yields batches of indices that are either all labeled or all unlabeled.
-
-    Each epoch, both pools are shuffled (with ``generator`` if given), cut into batches of
-    ``batch_size`` (the last batch of each pool may be smaller: no index is dropped), and the two
-    lists of batches are interleaved evenly at their natural ratio: with 6,000 labeled and
-    54,000 unlabeled indices, about one labeled batch for every nine unlabeled ones, spread
-    over the whole epoch. Every index appears exactly once per epoch.
-
-    Pass it to a DataLoader as ``batch_sampler=`` (not ``sampler=``): it yields whole batches.
-    ``num_samples`` (the dataset's length), if given, is used to check that indices are in range.
-    """
-
-    def __init__(self, labeled_indices, unlabeled_indices, batch_size: int, shuffle: bool = True,
-                 generator: torch.Generator | None = None, num_samples: int | None = None):
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size <= 0:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-        self.labeled = _as_index_array(labeled_indices, "labeled_indices")
-        self.unlabeled = _as_index_array(unlabeled_indices, "unlabeled_indices")
-        for name, pool in (("labeled_indices", self.labeled), ("unlabeled_indices", self.unlabeled)):
-            if pool.size == 0:
-                raise ValueError(f"{name} is empty: both pools need at least one index "
-                                 "(for purely supervised training use an ordinary sampler).")
-            if np.unique(pool).size != pool.size:
-                raise ValueError(f"{name} contains duplicate indices: each index must appear once per epoch.")
-            if pool.min() < 0:
-                raise IndexError(f"{name} contains negative indices ({int(pool.min())}).")
-            if num_samples is not None:
-                _check_range(pool, num_samples, name)
-        overlap = np.intersect1d(self.labeled, self.unlabeled)
-        if overlap.size:
-            raise ValueError(f"labeled and unlabeled pools overlap in {overlap.size} indices "
-                             f"(e.g. {overlap[:5].tolist()}): an image is either labeled or not.")
-        self.batch_size = int(batch_size)
-        self.shuffle = shuffle
-        self.generator = generator
-        self.num_labeled_batches = math.ceil(self.labeled.size / self.batch_size)
-        self.num_unlabeled_batches = math.ceil(self.unlabeled.size / self.batch_size)
-
-    def __len__(self):
-        return self.num_labeled_batches + self.num_unlabeled_batches
-
-    def schedule(self) -> list[bool]:
-        """Which batches of an epoch are labeled (True) or unlabeled (False), in order.
-
-        Batch ``i`` of a pool with ``n`` batches sits at position ``(i + 0.5) / n`` of the epoch;
-        merging the two pools by position spreads the rarer pool evenly.
-        """
-        nl, nu = self.num_labeled_batches, self.num_unlabeled_batches
-        positions = [((i + 0.5) / nl, 0, True) for i in range(nl)] + [((j + 0.5) / nu, 1, False) for j in range(nu)]
-        return [labeled for _, _, labeled in sorted(positions)]
-
-    def _order(self, pool: np.ndarray, generator) -> list[int]:
-        if not self.shuffle:
-            return pool.tolist()
-        permutation = torch.randperm(pool.size, generator=generator).numpy()
-        return pool[permutation].tolist()
-
-    def __iter__(self):
-        generator = self.generator
-        if generator is None and self.shuffle:  # like RandomSampler: a fresh seed from torch's global RNG
-            generator = torch.Generator()
-            generator.manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
-        labeled = self._order(self.labeled, generator)
-        unlabeled = self._order(self.unlabeled, generator)
-        starts = {True: 0, False: 0}
-        pools = {True: labeled, False: unlabeled}
-        for is_labeled in self.schedule():
-            start = starts[is_labeled]
-            yield pools[is_labeled][start:start + self.batch_size]
-            starts[is_labeled] = start + self.batch_size
-
-    def is_labeled_batch(self, batch_indices: Sequence[int]) -> bool:
-        """True if every index of the batch is in the labeled pool, False if none is."""
-        flags = np.isin(np.asarray(batch_indices), self.labeled)
-        if flags.all():
-            return True
-        if not flags.any():
-            return False
-        raise ValueError("mixed batch: some indices are labeled and some are not.")

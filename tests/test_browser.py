@@ -18,13 +18,13 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
-import nbformat
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-NOTEBOOK = REPO / "notebooks" / "02_normalization_and_augmentation.ipynb"
+from tools import nbkit
+
+REPO = nbkit.REPO
+NOTEBOOK = nbkit.NOTEBOOK_DIR / "02_normalization_and_augmentation.ipynb"
 EXPLORER_CALL = "augmentation_explorer("
 ARTIFACTS = REPO / "artifacts" / "browser"
 CHROMIUM = os.environ.get("COURSE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -120,8 +120,8 @@ def lab_server(tmp_path):
 
 
 def _explorer_cell_index() -> int:
-    cells = nbformat.read(NOTEBOOK, as_version=4).cells
-    found = [i for i, c in enumerate(cells) if c.cell_type == "code" and EXPLORER_CALL in c.source]
+    cells = nbkit.read(NOTEBOOK).cells
+    found = [i for i, c in enumerate(cells) if c.cell_type == "code" and EXPLORER_CALL in nbkit.source(c)]
     assert len(found) == 1, f"expected one cell calling {EXPLORER_CALL} in {NOTEBOOK.name}, found {found}"
     return found[0]
 

@@ -1,6 +1,4 @@
-import os
 import pickle
-import warnings
 from pathlib import Path
 from urllib.error import URLError
 
@@ -42,7 +40,7 @@ def _fake_cifar10(root: Path, n=20):
         with open(folder / name, "wb") as f:
             pickle.dump(batch, f)
     with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": ["c%d" % i for i in range(10)]}, f)
+        pickle.dump({"label_names": [f"c{i}" for i in range(10)]}, f)
     return folder
 
 

@@ -113,7 +113,7 @@ def test_same_seed_same_batches_other_seed_other_batches():
         return [torch.cat([x for x, _ in loader]) for _ in range(2)]
 
     a, b, c = epochs(0), epochs(0), epochs(1)
-    assert all(torch.equal(u, v) for u, v in zip(a, b))
+    assert all(torch.equal(u, v) for u, v in zip(a, b, strict=True))
     assert not torch.equal(a[0], c[0])
     assert not torch.equal(a[0], a[1]), "each epoch draws new random numbers"
 

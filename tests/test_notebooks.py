@@ -7,26 +7,24 @@ separately (``pytest --nbval-lax notebooks``) and compares the ``# NBVAL_CHECK_O
 """
 from __future__ import annotations
 
-import base64
 import json
 import time
-from pathlib import Path
 
 import nbformat
-import papermill
 import pytest
 
 from course_utils.results import RESULTS_MIMETYPE
+from tools import nbkit
 
-REPO = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+REPO = nbkit.REPO
+NOTEBOOKS = nbkit.notebooks()
 ARTIFACTS = REPO / "artifacts"
 SMOKE_BUDGET_S = 180  # twice the 90 s target on a 2-core CI machine: catches a notebook gone slow
 IDS = [p.stem for p in NOTEBOOKS]
 
 
-def _source(cell) -> str:
-    return cell.source if isinstance(cell.source, str) else "".join(cell.source)
+def test_toolkit_reads_the_package_mimetype():
+    assert nbkit.RESULTS_MIMETYPE == RESULTS_MIMETYPE, "tools/nbkit.py and course_utils/results.py disagree"
 
 
 def test_notebooks_exist():
@@ -35,25 +33,15 @@ def test_notebooks_exist():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_hygiene(path):
-    nb = nbformat.read(path, as_version=4)
+    nb = nbkit.read(path)
     nbformat.validate(nb)
     first = nb.cells[0]
-    assert first.cell_type == "markdown" and _source(first).startswith("# "), "first cell: a markdown title"
-    params = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert len(params) == 1, f"exactly one cell tagged 'parameters', found {len(params)}"
-    assert "RUN_MODE" in _source(params[0])
+    assert first.cell_type == "markdown" and nbkit.header(nb).startswith("# "), "first cell: a markdown title"
+    assert "RUN_MODE" in nbkit.parameters(nb), "the parameters cell must set RUN_MODE"  # raises unless one cell
     dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
-             and (c.outputs or c.execution_count) and "NBVAL_CHECK_OUTPUT" not in _source(c)]
+             and (c.outputs or c.execution_count) and "NBVAL_CHECK_OUTPUT" not in nbkit.source(c)]
     assert not dirty, f"cells {dirty} carry outputs: clear them (only # NBVAL_CHECK_OUTPUT cells may keep theirs)"
-    assert "Exercises" in "".join(_source(c) for c in nb.cells if c.cell_type == "markdown")
-
-
-def _results(nb) -> dict:
-    found = {}
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            found.update(output.get("data", {}).get(RESULTS_MIMETYPE, {}))
-    return found
+    assert "Exercises" in "".join(nbkit.source(c) for c in nbkit.markdown_cells(nb))
 
 
 def _save_figures(nb, stem):
@@ -61,32 +49,24 @@ def _save_figures(nb, stem):
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob(f"{stem}_*.png"):
         old.unlink()
-    count = 0
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            png = output.get("data", {}).get("image/png")
-            if png:
-                count += 1
-                (folder / f"{stem}_{count:02d}.png").write_bytes(base64.b64decode(png))
-    return count
+    pngs = nbkit.figures(nb)
+    for count, png in enumerate(pngs, 1):
+        (folder / f"{stem}_{count:02d}.png").write_bytes(png)
+    return len(pngs)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_runs_in_smoke_mode(path):
-    out = ARTIFACTS / "executed" / path.name
-    out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     # SHOW_SOLUTIONS: the exercise solutions, hidden on a student's Run All, run here.
-    papermill.execute_notebook(str(path), str(out), parameters={"RUN_MODE": "smoke", "SHOW_SOLUTIONS": True},
-                               kernel_name="python3", cwd=str(path.parent), progress_bar=False)
+    nb = nbkit.execute(path, ARTIFACTS / "executed" / path.name, {"RUN_MODE": "smoke", "SHOW_SOLUTIONS": True})
     seconds = time.perf_counter() - start
-    nb = nbformat.read(out, as_version=4)
     timings = ARTIFACTS / "smoke_seconds.json"
     recorded = json.loads(timings.read_text()) if timings.exists() else {}
     recorded[path.stem] = round(seconds, 1)
     timings.write_text(json.dumps(recorded, indent=2, sort_keys=True))
     assert _save_figures(nb, path.stem) > 0, "every notebook should draw at least one figure"
-    results = _results(nb)
+    results = nbkit.results(nb)
     assert results, "the notebook must end with course_utils.show_results({...})"
     assert results.get("run_mode") == "smoke"
     chance = results.get("chance_accuracy")
@@ -102,10 +82,7 @@ def test_same_seed_same_smoke_numbers(tmp_path):
     path = REPO / "notebooks" / "03_first_cnn.ipynb"
     runs = []
     for attempt in (1, 2):
-        out = tmp_path / f"run{attempt}_{path.name}"
-        papermill.execute_notebook(str(path), str(out), parameters={"RUN_MODE": "smoke"}, kernel_name="python3",
-                                   cwd=str(path.parent), progress_bar=False)
-        results = _results(nbformat.read(out, as_version=4))
+        results = nbkit.results(nbkit.execute(path, tmp_path / f"run{attempt}_{path.name}", {"RUN_MODE": "smoke"}))
         runs.append({k: v for k, v in results.items() if k.endswith(("accuracy", "loss"))})
     assert len(runs[0]) >= 2, f"expected accuracies in the results, got {runs[0]}"
     assert runs[0] == runs[1], f"same seed, different numbers: {runs[0]} vs {runs[1]}"

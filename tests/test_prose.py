@@ -26,7 +26,8 @@ IDS = [p.stem for p in NOTEBOOKS]
 # A number with the unit of a measured result.
 RESULT = re.compile(
     r"(?<![\w.])\d[\d,]*(?:\.\d+)?\s?"
-    r"(?:%(?![-\s]?(?:labels?|labeled|unlabeled|of (?:the|each|its|all) |lose|keep))|s/epoch|s per epoch|seconds?\b|s\b(?=,? (?:per|a|an|each)\b)|min(?:utes?)?\b|ms\b|"
+    r"(?:%(?![-\s]?(?:labels?|labeled|unlabeled|of (?:the|each|its|all) |lose|keep))|"
+    r"s/epoch|s per epoch|seconds?\b|s\b(?=,? (?:per|a|an|each)\b)|min(?:utes?)?\b|ms\b|"
     r"(?:k\s)?images/s|images per second|[×x] (?:faster|slower|more|fewer|less|the)\b|times (?:faster|slower)|"
     r"[KMG]i?B\b)"
 )

@@ -7,4 +7,4 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 for src in "$@"; do
   jupytext --quiet --to ipynb -o "$here/notebooks/$(basename "${src%.py}").ipynb" "$src"
 done
-python "$here/tools/sync_notebooks.py"
+cd "$here" && python -m tools.sync_notebooks

@@ -3,14 +3,26 @@
     from tools import nbkit
     for path in nbkit.notebooks():
         nb = nbkit.read(path)
-        print(path.name, len(nbkit.code_cells(nb)))
+        print(path.name, len(nbkit.code_cells(nb)), nbkit.imports(nb))
 
-Import it as ``tools.nbkit`` with the repository root on ``sys.path`` (pytest puts it there through
-the root ``conftest.py``; scripts run as ``python -m tools.<name>`` or ``python -m benchmarks.<name>``).
+Import it as ``tools.nbkit`` with the repository root on ``sys.path``: pytest puts it there (the root
+``conftest.py``), and scripts run from the repository root as ``python -m tools.<name>`` or
+``python -m benchmarks.<name>``. What lives here and nowhere else:
+
+- which files are the course notebooks (:func:`notebooks`, :func:`all_notebooks`);
+- reading and writing them, cell sources, the parameters and setup cells, the imports of the code;
+- executing one headless with papermill (:func:`execute`) and reading back what it reported
+  (:func:`results`, :func:`outputs`, :func:`figures`, :func:`first_error`);
+- the repository the course is published from (:func:`repository`, from pyproject.toml) and the
+  measurements in ``benchmarks/results`` (:func:`measurements`).
 """
 from __future__ import annotations
 
+import ast
+import base64
+import json
 import re
+import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,7 +31,9 @@ import nbformat
 REPO = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = REPO / "notebooks"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+RESULTS_DIR = REPO / "benchmarks" / "results"
 RESULTS_MIMETYPE = "application/vnd.course-results+json"  # course_utils.results.RESULTS_MIMETYPE
+SETUP_MARKER = "# Colab setup"  # the first line of every notebook's Colab setup cell (tools/sync_notebooks.py)
 
 
 def notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -27,8 +41,44 @@ def notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
     return sorted(Path(folder).glob(NOTEBOOK_GLOB))
 
 
+def all_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """Every notebook under ``folder``, recursively (editions such as ``notebooks/ko/`` included)."""
+    return sorted(p for p in Path(folder).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
+def select(names: Iterable[str]) -> list[Path]:
+    """Notebooks named by number (``05``), stem or path, for command lines; every notebook when none is named."""
+    every = notebooks()
+    chosen = []
+    for name in names:
+        path = Path(name)
+        if path.suffix == ".ipynb" and path.exists():
+            chosen.append(path.resolve())
+            continue
+        found = [p for p in every if p.stem == name or p.name.startswith(f"{name}_")]
+        if len(found) != 1:
+            raise SystemExit(f"no single notebook matches {name!r} (have: {', '.join(p.stem for p in every)})")
+        chosen += found
+    return chosen or every
+
+
 def read(path: Path) -> nbformat.NotebookNode:
     return nbformat.read(str(path), as_version=4)
+
+
+def text(nb) -> str:
+    """The file text of ``nb`` as the repository keeps it (nbformat's JSON, ending in a newline)."""
+    written = nbformat.writes(nb)
+    return written if written.endswith("\n") else written + "\n"
+
+
+def write(nb, path: Path) -> bool:
+    """Write ``nb`` to ``path`` if its text changed; return whether it did."""
+    path, new = Path(path), text(nb)
+    if path.exists() and path.read_text() == new:
+        return False
+    path.write_text(new)
+    return True
 
 
 def source(cell) -> str:
@@ -46,6 +96,16 @@ def code_cells(nb) -> list:
 
 def markdown_cells(nb) -> list:
     return cells(nb, "markdown")
+
+
+def header(nb) -> str:
+    """The source of the first cell: title, summary, badges, runtime line."""
+    return source(nb.cells[0])
+
+
+def setup_cells(nb) -> list:
+    """The code cells that start with the Colab setup marker (there should be exactly one)."""
+    return [c for c in code_cells(nb) if source(c).startswith(SETUP_MARKER)]
 
 
 def parameters_cell(nb):
@@ -94,22 +154,117 @@ def exec_cells(path: Path, patterns: Iterable[str], namespace: dict | None = Non
     return namespace
 
 
+def _without_magics(code: str) -> str:
+    """``code`` with IPython magics and shell escapes (``%pip``, ``!ls``) replaced by ``pass``."""
+    lines = []
+    for line in code.splitlines():
+        stripped = line.lstrip()
+        lines.append(line[: len(line) - len(stripped)] + "pass" if stripped.startswith(("%", "!")) else line)
+    return "\n".join(lines)
+
+
+def imports(nb) -> list[tuple[int, str]]:
+    """``(cell index from 0, top-level module)`` for every absolute import in the code cells, in order.
+
+    ``import a.b`` and ``from a.b import c`` give ``a``; relative imports are skipped; magics are ignored.
+    A cell that is not valid Python raises ``SyntaxError`` naming the cell.
+    """
+    found = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        tree = ast.parse(_without_magics(source(cell)), filename=f"cell {index}")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found += [(index, alias.name.split(".")[0]) for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                found.append((index, node.module.split(".")[0]))
+    return found
+
+
 def execute(path: Path, out: Path, parameters: dict | None = None, cwd: Path | None = None,
-            timeout: int | None = None) -> nbformat.NotebookNode:
-    """Execute a notebook headless with papermill (``parameters`` injected); return the executed copy."""
+            timeout: int | None = None, kernel_name: str = "python3",
+            append: Iterable[str] = ()) -> nbformat.NotebookNode:
+    """Execute a notebook headless with papermill (``parameters`` injected); return the executed copy.
+
+    ``cwd``: the kernel's working directory (default: the notebook's folder). ``timeout``: seconds per
+    cell. ``append``: code cells added at the end before running (e.g. a probe that reports memory).
+    On an error in a cell, papermill's ``PapermillExecutionError`` propagates; ``out`` then holds the
+    notebook executed up to that cell (:func:`first_error` reads it).
+    """
     import papermill
 
-    out = Path(out)
+    path, out = Path(path), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    papermill.execute_notebook(str(path), str(out), parameters=parameters or {}, kernel_name="python3",
-                               cwd=str(cwd or Path(path).parent), progress_bar=False, execution_timeout=timeout)
+    source_path = path
+    if append:
+        nb = read(path)
+        nb.cells.extend(nbformat.v4.new_code_cell(code) for code in append)
+        source_path = out.with_name(f".{out.stem}.source.ipynb")
+        nbformat.write(nb, str(source_path))
+    try:
+        papermill.execute_notebook(str(source_path), str(out), parameters=parameters or {}, kernel_name=kernel_name,
+                                   language="python",
+                                   cwd=str(cwd or path.parent), progress_bar=False, execution_timeout=timeout)
+    finally:
+        if source_path != path:
+            source_path.unlink(missing_ok=True)
     return read(out)
+
+
+def outputs(nb, mimetype: str) -> dict:
+    """The JSON outputs of type ``mimetype`` in all code cells, merged into one dict (later ones win)."""
+    found = {}
+    for cell in code_cells(nb):
+        for output in cell.get("outputs", []):
+            found.update(output.get("data", {}).get(mimetype, {}))
+    return found
 
 
 def results(nb) -> dict:
     """The values a notebook reported with ``course_utils.show_results`` (read from its outputs)."""
-    found = {}
-    for cell in code_cells(nb):
-        for output in cell.get("outputs", []):
-            found.update(output.get("data", {}).get(RESULTS_MIMETYPE, {}))
-    return found
+    return outputs(nb, RESULTS_MIMETYPE)
+
+
+def figures(nb) -> list[bytes]:
+    """Every PNG image the notebook drew, in order, as bytes."""
+    return [base64.b64decode(output["data"]["image/png"]) for cell in code_cells(nb)
+            for output in cell.get("outputs", []) if "image/png" in output.get("data", {})]
+
+
+def first_error(nb) -> dict | None:
+    """The first error output of an executed notebook, or None: ``{"cell", "first_line", "ename", "evalue"}``.
+
+    ``cell`` counts from 1 in the notebook as written: the cells papermill adds (its injected parameters,
+    its error banners) are not counted. ``first_line`` is the cell's first line of code.
+    """
+    added_by_papermill = {"injected-parameters", "papermill-error-cell-tag"}
+    number = 0
+    for cell in nb.cells:
+        if added_by_papermill & set(cell.get("metadata", {}).get("tags", [])):
+            continue
+        number += 1
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if output.get("output_type") == "error":
+                lines = [line for line in source(cell).splitlines() if line.strip()]
+                return {"cell": number, "first_line": lines[0] if lines else "", "ename": output.get("ename", ""),
+                        "evalue": output.get("evalue", "")}
+    return None
+
+
+def repository(root: Path = REPO) -> tuple[str, str]:
+    """``(owner/name, ref)`` the course is published from: pyproject.toml's ``[project.urls] Repository``
+    (a GitHub URL) and ``[tool.course] ref``. Badges, Colab setup cells and README links follow it."""
+    config = tomllib.loads((Path(root) / "pyproject.toml").read_text())
+    url = config["project"]["urls"]["Repository"].rstrip("/")
+    match = re.fullmatch(r"https://github\.com/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?", url)
+    if not match:
+        raise ValueError(f"pyproject.toml: [project.urls] Repository must be https://github.com/OWNER/NAME, "
+                         f"not {url!r}")
+    return match.group(1), config.get("tool", {}).get("course", {}).get("ref", "main")
+
+
+def measurements(mode: str, results_dir: Path = RESULTS_DIR) -> dict:
+    """What ``benchmarks/notebook_resources.py`` recorded in ``mode`` (``{}`` when nothing was)."""
+    path = Path(results_dir) / f"notebook_resources_{mode}.json"
+    return json.loads(path.read_text()) if path.exists() else {}

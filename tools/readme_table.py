@@ -1,91 +1,79 @@
-"""Regenerate README's course table and measured-results table from the notebooks themselves.
+"""README.md's two tables and each notebook's runtime line, rendered from the notebooks and the measurements.
 
-    python tools/readme_table.py           # rewrite the tables between the markers in README.md
-    python tools/readme_table.py --check   # exit 1 if README.md is out of date (a test runs this)
+    python -m tools.sync_notebooks            # renders these (and the setup cells and badges)
+    python -m tools.sync_notebooks --check    # exit 1 if anything is out of date (a test runs this)
 
 Course table (between ``<!-- course-table -->`` and ``<!-- /course-table -->``), one row per
-``notebooks/NN_*.ipynb``, read from each notebook's first (markdown) cell:
+``notebooks/NN_*.ipynb``, from each notebook's first (markdown) cell and the measurements:
 
 - number and title: the line ``# NN · Title``;
 - what you learn: a ``<!-- summary: ... -->`` comment if the cell has one, else the first bullet of
   **You will learn**;
-- runtimes: the line ``**Runtime** (measured): smoke ~S, fast ~F on a <CPU>; full ~G on <GPU>.``
-  (``benchmarks/notebook_resources.py --update-headers`` writes the numbers it measured there);
-- Colab and Binder badges: built by tools/sync_notebooks.py from pyproject.toml.
+- runtimes (fast mode on a CPU, full mode on a GPU): from ``benchmarks/results/notebook_resources_<mode>.json``;
+- Colab and Binder badges: from the repository URL in pyproject.toml.
 
 Measured-results table (between ``<!-- results-table -->`` and ``<!-- /results-table -->``): the
-accuracies each notebook reported (``course_utils.show_results``) in
-benchmarks/results/notebook_resources_{fast,full}.json, or "pending" where no run was recorded.
+accuracies each notebook reported (``course_utils.show_results``), its time and peak memory, from the
+same JSON files, or "pending" where no run was recorded.
+
+The runtime line of each notebook's first cell (:func:`runtime_line`) comes from the same JSON files:
+runtimes are measured in one place and never parsed back out of prose.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import re
 import sys
 from pathlib import Path
 
-import nbformat
+from tools import nbkit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import sync_notebooks  # noqa: E402  (tools/ is not a package)
-
-REPO = sync_notebooks.REPO
-README = REPO / "README.md"
-RESULTS_DIR = REPO / "benchmarks" / "results"
+REPO = nbkit.REPO
 TITLE = re.compile(r"^# (\d\d) · (.+)$", re.M)
 SUMMARY = re.compile(r"<!--\s*summary:\s*(.*?)\s*-->", re.S)
-RUNTIME_LINE = re.compile(r"^\*\*Runtime\*\* \(measured\):[ \t]*(.*)$", re.M)
-SMOKE = re.compile(r"\bsmoke ~([^,;]+)")
-FAST = re.compile(r"\bfast ~(.+?) on (?:an? )?([^,;]+)")
-FULL = re.compile(r"\bfull ~(.+?) on (?:an? )?([^,;]+?)\.?$")
+RUNTIME_LINE = re.compile(r"^\*\*Runtime\*\* \(measured\):.*$", re.M)  # where the rendered line goes
 
 
-def notebooks() -> list[Path]:
-    return sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+def human_seconds(seconds: float) -> str:
+    """Rounded for a reader: '8 s', '25 s', '1.5 min', '12 min'."""
+    if seconds < 10:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 60:
+        return f"{5 * round(seconds / 5)} s"
+    if seconds < 600:
+        minutes = round(seconds / 30) / 2
+        return f"{minutes:g} min"
+    return f"{round(seconds / 60)} min"
 
 
-def header_source(path: Path) -> str:
-    return sync_notebooks._source(nbformat.read(path, as_version=4).cells[0])
+def measured(stem: str, mode: str, results_dir: Path = nbkit.RESULTS_DIR) -> dict | None:
+    """The successful measurement of notebook ``stem`` in ``mode``, or None."""
+    entry = (nbkit.measurements(mode, results_dir).get("notebooks") or {}).get(stem)
+    return entry if entry and entry.get("status") == "ok" and entry.get("seconds") is not None else None
 
 
-def parse_runtime(header: str) -> dict:
-    """The parts of the ``**Runtime** (measured):`` line: smoke, fast, cpu, full, gpu, note.
-
-    ``note`` is what follows the ``;`` when no full-mode time is given (e.g. "no GPU needed").
-    Missing parts are None.
-    """
-    match = RUNTIME_LINE.search(header)
-    parts = dict.fromkeys(["smoke", "fast", "cpu", "full", "gpu", "note"])
-    if not match:
-        return parts
-    body = match.group(1).strip()
-    if m := SMOKE.search(body):
-        parts["smoke"] = m.group(1).strip()
-    if m := FAST.search(body):
-        parts["fast"], parts["cpu"] = m.group(1).strip(), m.group(2).strip()
-    tail = body.split(";", 1)[1].strip() if ";" in body else ""
-    if m := FULL.search(tail):
-        parts["full"], parts["gpu"] = m.group(1).strip(), m.group(2).strip()
-    elif tail:
-        parts["note"] = tail.rstrip(".")
-    return parts
+def hardware_name(entry: dict) -> str:
+    """The machine of one measurement: the GPU's name, else ``N-core CPU``."""
+    hw = entry.get("hardware") or {}
+    return entry.get("gpu") or hw.get("gpu") or f"{hw.get('cpu_count', '?')}-core CPU"
 
 
-def format_runtime(parts: dict) -> str:
-    """The ``**Runtime** (measured):`` line for ``parts`` (inverse of :func:`parse_runtime`)."""
-    smoke = f"smoke ~{parts['smoke']}" if parts.get("smoke") else "smoke not measured yet"
-    fast = (f"fast ~{parts['fast']} on a {parts.get('cpu') or 'CPU'}" if parts.get("fast")
-            else "fast not measured yet")
-    if parts.get("full"):
-        full = f"full ~{parts['full']} on {parts.get('gpu') or 'a GPU'}"
-    else:
-        full = parts.get("note") or "full (GPU) not measured yet"
-    return f"**Runtime** (measured): {smoke}, {fast}; {full}."
+def runtime_line(stem: str, results_dir: Path = nbkit.RESULTS_DIR) -> str:
+    """The ``**Runtime** (measured):`` line of notebook ``stem``'s first cell."""
+    smoke, fast, full = (measured(stem, mode, results_dir) for mode in ("smoke", "fast", "full"))
+    parts = [f"smoke ~{human_seconds(smoke['seconds'])}" if smoke else "smoke not measured yet",
+             f"fast ~{human_seconds(fast['seconds'])} on a {hardware_name(fast)}" if fast
+             else "fast not measured yet"]
+    full_text = (f"full ~{human_seconds(full['seconds'])} on {_article(hardware_name(full))}" if full
+                 else "full (GPU) not measured yet")
+    return f"**Runtime** (measured): {', '.join(parts)}; {full_text}."
+
+
+def _article(name: str) -> str:
+    return f"a {name}" if name.endswith("CPU") else name
 
 
 def notebook_info(path: Path) -> dict:
-    header = header_source(path)
+    header = nbkit.header(nbkit.read(path))
     title = TITLE.search(header)
     if not title:
         raise SystemExit(f"{path.name}: the first cell must start with a title line '# NN · Title'")
@@ -95,47 +83,60 @@ def notebook_info(path: Path) -> dict:
     else:
         bullets = re.findall(r"^- (.+)$", header.split("**You will learn**", 1)[-1], re.M)
         learn = bullets[0].rstrip(";.") if bullets else ""
-    return {"number": title.group(1), "title": title.group(2).strip(), "learn": learn,
-            "runtime": parse_runtime(header), "path": path}
+    return {"number": title.group(1), "title": title.group(2).strip(), "learn": learn, "path": path}
 
 
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def course_table() -> str:
+def course_table(root: Path = REPO) -> str:
+    from tools import sync_notebooks
+
+    results_dir = root / "benchmarks" / "results"
     rows = ["| # | notebook | you learn | fast mode (CPU) | full mode (GPU) | open in |",
             "| --- | --- | --- | --- | --- | --- |"]
-    for path in notebooks():
+    for path in nbkit.notebooks(root / "notebooks"):
         info = notebook_info(path)
-        rt = info["runtime"]
-        fast = f"~{rt['fast']} ({rt['cpu']})" if rt["fast"] else "not measured yet"
-        if rt["full"]:
-            full = f"~{rt['full']} ({rt['gpu']})"
-        elif rt["note"] and "not measured" not in rt["note"]:
-            full = rt["note"]  # e.g. "no GPU needed"
-        else:
-            full = "pending a GPU run"
+        fast, full = measured(path.stem, "fast", results_dir), measured(path.stem, "full", results_dir)
+        fast_text = f"~{human_seconds(fast['seconds'])} ({hardware_name(fast)})" if fast else "not measured yet"
+        full_text = f"~{human_seconds(full['seconds'])} ({hardware_name(full)})" if full else "pending a GPU run"
         launch = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-                  f"({sync_notebooks.colab_url(path.name)}) "
-                  f"[![Binder](https://mybinder.org/badge_logo.svg)]({sync_notebooks.binder_url(path.name)})")
+                  f"({sync_notebooks.colab_url(path.name, root)}) "
+                  f"[![Binder](https://mybinder.org/badge_logo.svg)]({sync_notebooks.binder_url(path.name, root)})")
         rows.append(f"| {info['number']} | [{_cell(info['title'])}](notebooks/{path.name}) | "
-                    f"{_cell(info['learn'])} | {fast} | {full} | {launch} |")
+                    f"{_cell(info['learn'])} | {fast_text} | {full_text} | {launch} |")
     return "\n".join(rows)
 
 
-def load_results(mode: str) -> dict:
-    path = RESULTS_DIR / f"notebook_resources_{mode}.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+def korean_course_table(root: Path = REPO) -> str:
+    """README.ko.md's course table: the Korean notebooks (notebooks/ko/), their Korean titles and summaries."""
+    from tools import sync_notebooks
+
+    results_dir = root / "benchmarks" / "results"
+    rows = ["| # | 노트북 | 배우는 내용 | fast 모드 (CPU) | full 모드 (GPU) | 열기 |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for path in nbkit.notebooks(root / "notebooks" / "ko"):
+        info = notebook_info(path)
+        fast, full = measured(path.stem, "fast", results_dir), measured(path.stem, "full", results_dir)
+        fast_text = f"~{human_seconds(fast['seconds'])} ({hardware_name(fast)})" if fast else "측정 전"
+        full_text = f"~{human_seconds(full['seconds'])} ({hardware_name(full)})" if full else "GPU 측정 전"
+        in_repo = f"notebooks/ko/{path.name}"
+        launch = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
+                  f"({sync_notebooks.colab_url(in_repo, root)}) "
+                  f"[![Binder](https://mybinder.org/badge_logo.svg)]({sync_notebooks.binder_url(in_repo, root)})")
+        rows.append(f"| {info['number']} | [{_cell(info['title'])}]({in_repo}) | "
+                    f"{_cell(info['learn'])} | {fast_text} | {full_text} | {launch} |")
+    return "\n".join(rows)
 
 
-def _measured(entry: dict) -> str:
+def _measured_cell(entry: dict) -> str:
     """Accuracies the notebook reported, its runtime and peak memory, from one results entry."""
     results = entry.get("results") or {}
     shown = [f"{key.removesuffix('accuracy').rstrip('_').replace('_', ' ') or 'accuracy'} {100 * value:.1f}%"
              for key, value in results.items()
              if key.endswith("accuracy") and key != "chance_accuracy" and isinstance(value, (int, float))]
-    cost = [f"{entry['runtime']}"] if entry.get("runtime") else []
+    cost = [human_seconds(entry["seconds"])]
     if entry.get("peak_rss_mib"):
         cost.append(f"peak RAM {entry['peak_rss_mib'] / 1024:.1f} GB")
     if entry.get("gpu_peak_mib"):
@@ -143,60 +144,70 @@ def _measured(entry: dict) -> str:
     return "; ".join(filter(None, [", ".join(shown), ", ".join(cost)]))
 
 
-def _hardware(data: dict) -> str:
-    hw = data.get("hardware") or {}
-    parts = [hw.get("gpu") or f"{hw.get('cpu_count', '?')}-core CPU", hw.get("platform"),
+def _hardware(entry: dict) -> str:
+    hw = entry.get("hardware") or {}
+    parts = [entry.get("gpu") or hw.get("gpu") or f"{hw.get('cpu_count', '?')}-core CPU", hw.get("platform"),
              f"torch {hw['torch']}" if hw.get("torch") else None]
     return ", ".join(p for p in parts if p)
 
 
-def results_table() -> str:
-    fast, full = load_results("fast"), load_results("full")
+def _machines_note(mode: str, results_dir: Path) -> str:
+    """Which machine(s) measured ``mode``; with several, which notebooks ran on each."""
+    source = f"benchmarks/results/notebook_resources_{mode}.json"
+    entries = {stem: entry for stem, entry in (nbkit.measurements(mode, results_dir).get("notebooks") or {}).items()
+               if measured(stem, mode, results_dir)}
+    if not entries:
+        return f"{mode} mode: no recorded run yet ({source})."
+    machines: dict[str, list[str]] = {}
+    for stem, entry in sorted(entries.items()):
+        machines.setdefault(_hardware(entry), []).append(stem[:2])
+    if len(machines) == 1:
+        return f"{mode} mode measured on {next(iter(machines))} ({source})."
+    listed = "; ".join(f"{name} (notebooks {', '.join(numbers)})" for name, numbers in machines.items())
+    return f"{mode} mode measured on {listed} ({source})."
+
+
+def results_table(root: Path = REPO) -> str:
+    results_dir = root / "benchmarks" / "results"
     rows = ["| # | notebook | fast mode (CPU): accuracy; time, memory | full mode (GPU): accuracy; time, memory |",
             "| --- | --- | --- | --- |"]
-    for path in notebooks():
+    for path in nbkit.notebooks(root / "notebooks"):
         info = notebook_info(path)
         cells = []
-        for data, pending in ((fast, "pending a fast-mode run"), (full, "pending a GPU run")):
-            entry = (data.get("notebooks") or {}).get(path.stem)
-            ok = entry and entry.get("status") == "ok"
-            cells.append(_measured(entry) if ok else pending)
+        for mode, pending in (("fast", "pending a fast-mode run"), ("full", "pending a GPU run")):
+            entry = measured(path.stem, mode, results_dir)
+            cells.append(_measured_cell(entry) if entry else pending)
         rows.append(f"| {info['number']} | {_cell(info['title'])} | {cells[0]} | {cells[1]} |")
-    notes = []
-    for mode, data in (("fast", fast), ("full", full)):
-        if data:
-            notes.append(f"{mode} mode measured on {_hardware(data)} "
-                         f"(benchmarks/results/notebook_resources_{mode}.json).")
-        else:
-            notes.append(f"{mode} mode: no recorded run yet (benchmarks/results/notebook_resources_{mode}.json).")
+    notes = [_machines_note(mode, results_dir) for mode in ("fast", "full")]
+    imports = nbkit.measurements("fast", results_dir).get("imports_only") or {}
+    if imports.get("status") == "ok" and imports.get("peak_rss_mib"):
+        notes.append(f"Peak RAM includes the imports every notebook starts with: a kernel that only imports torch "
+                     f"{imports['torch']} ({imports['torch_build']} build), torchvision and course_utils peaks at "
+                     f"{imports['peak_rss_mib'] / 1024:.2f} GB in fast mode on the same machine.")
     return "\n".join(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes)
 
 
-def render(readme: str) -> str:
-    for name, table in (("course-table", course_table), ("results-table", results_table)):
+def render(readme: str, root: Path = REPO, tables=None) -> str:
+    """README.md's text with both tables rendered (``tables``: other (marker, function) pairs)."""
+    for name, table in tables or (("course-table", course_table), ("results-table", results_table)):
         start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
         pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
         if not pattern.search(readme):
-            raise SystemExit(f"README.md needs the markers {start} ... {end}")
-        readme = pattern.sub(lambda _: f"{start}\n{table()}\n{end}", readme)
+            raise SystemExit(f"the README needs the markers {start} ... {end}")
+        rendered = f"{start}\n{table(root)}\n{end}"
+        readme = pattern.sub(lambda _, text=rendered: text, readme)
     return readme
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="exit 1 if README.md is out of date")
-    args = parser.parse_args(argv)
-    current = README.read_text()
-    wanted = render(current)
-    if args.check:
-        if wanted != current:
-            print("README.md is out of date: run python tools/readme_table.py")
-            return 1
-        return 0
-    if wanted != current:
-        README.write_text(wanted)
-    return 0
+KOREAN_TABLES = (("course-table-ko", korean_course_table),)
+
+
+def render_korean(readme: str, root: Path = REPO) -> str:
+    """README.ko.md's text with its course table rendered."""
+    return render(readme, root, KOREAN_TABLES)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit("Run python -m tools.sync_notebooks (it renders README.md's tables, the notebooks' runtime lines, "
+             "setup cells and badges).")
+

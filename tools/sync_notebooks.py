@@ -1,12 +1,21 @@
-"""Keep the notebooks consistent: one Colab setup cell, badges, and clean outputs.
+"""Render what the notebooks and README.md show but do not own, from the one place each fact lives.
 
-    python tools/sync_notebooks.py            # rewrite setup cells and badges from pyproject.toml
-    python tools/sync_notebooks.py --check    # exit 1 if any notebook is out of date (used by the tests)
-    python tools/sync_notebooks.py --refresh-outputs notebooks/03_first_cnn.ipynb
+    python -m tools.sync_notebooks            # render everything below
+    python -m tools.sync_notebooks --check    # exit 1 and name what is out of date (the tests run this)
+    python -m tools.sync_notebooks --repository https://github.com/OWNER/NAME [--ref BRANCH]
+        # an instructor's fork: point pyproject.toml at it, then re-render every link (see README.md)
+    python -m tools.sync_notebooks --refresh-outputs notebooks/03_first_cnn.ipynb
         # run the notebook in smoke mode, keep only the outputs of `# NBVAL_CHECK_OUTPUT` cells
 
-The repository URL and ref live in one place, pyproject.toml ([project.urls] Repository and
-[tool.course] ref).
+What is rendered, and from where:
+
+- each notebook's Colab setup cell, and its Colab and Binder badges (``<!-- badges --><!-- /badges -->``
+  in the first cell): from the repository URL and ref in pyproject.toml (``[project.urls] Repository``,
+  ``[tool.course] ref``), read by ``nbkit.repository()``;
+- each notebook's ``**Runtime** (measured):`` line (first cell): from the measurements in
+  ``benchmarks/results/notebook_resources_<mode>.json`` (``python -m benchmarks.notebook_resources``);
+- README.md's course table and measured-results table (``tools/readme_table.py``): from the notebooks'
+  titles and summaries, the same measurements and the repository URL.
 """
 from __future__ import annotations
 
@@ -14,26 +23,29 @@ import argparse
 import re
 import sys
 import tempfile
-import tomllib
 from pathlib import Path
 
-import nbformat
+try:
+    from tools import nbkit, readme_table
+except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
+    raise SystemExit(f"{error}: run this from the repository root as python -m tools.sync_notebooks") from None
 
-REPO = Path(__file__).resolve().parent.parent
-SETUP_MARKER = "# Colab setup"
+REPO = nbkit.REPO
+SETUP_MARKER = nbkit.SETUP_MARKER
 BADGES = re.compile(r"<!-- badges -->.*?<!-- /badges -->", re.S)
+RUNTIME_LINE = readme_table.RUNTIME_LINE
+# GitHub repositories other than the course that README.md and the notebooks may link to. Every other
+# GitHub, Colab or Binder link must point at the configured repository (tests/test_launch.py).
+THIRD_PARTY_REPOSITORIES = ("KellerJordan/cifar10-airbench", "zalandoresearch/fashion-mnist")
 
 
-def repository() -> tuple[str, str]:
+def repository(root: Path = REPO) -> tuple[str, str]:
     """(``owner/name``, ref) from pyproject.toml."""
-    config = tomllib.loads((REPO / "pyproject.toml").read_text())
-    url = config["project"]["urls"]["Repository"].rstrip("/")
-    slug = url.removeprefix("https://github.com/")
-    return slug, config.get("tool", {}).get("course", {}).get("ref", "main")
+    return nbkit.repository(root)
 
 
-def setup_cell_source() -> str:
-    slug, ref = repository()
+def setup_cell_source(root: Path = REPO) -> str:
+    slug, ref = repository(root)
     return (
         f"{SETUP_MARKER}: on Google Colab, install course_utils (this course's helper package) from the\n"
         "# repository. Colab's own torch and torchvision are kept. Locally, on Binder and in CI, course_utils\n"
@@ -46,95 +58,205 @@ def setup_cell_source() -> str:
     )
 
 
-def colab_url(notebook: str) -> str:
-    slug, ref = repository()
-    return f"https://colab.research.google.com/github/{slug}/blob/{ref}/notebooks/{notebook}"
+def _in_repository(notebook: str) -> str:
+    """``notebooks/NAME`` for a bare file name; a path inside the repository as it is."""
+    return notebook if "/" in notebook else f"notebooks/{notebook}"
 
 
-def binder_url(notebook: str) -> str:
-    slug, ref = repository()
-    return f"https://mybinder.org/v2/gh/{slug}/{ref}?labpath=notebooks%2F{notebook}"
+def colab_url(notebook: str, root: Path = REPO) -> str:
+    slug, ref = repository(root)
+    return f"https://colab.research.google.com/github/{slug}/blob/{ref}/{_in_repository(notebook)}"
 
 
-def badges(notebook: str) -> str:
+def binder_url(notebook: str, root: Path = REPO) -> str:
+    slug, ref = repository(root)
+    return f"https://mybinder.org/v2/gh/{slug}/{ref}?labpath={_in_repository(notebook).replace('/', '%2F')}"
+
+
+def badges(notebook: str, root: Path = REPO) -> str:
     return (
         "<!-- badges -->"
-        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(notebook)}) "
-        f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_url(notebook)})"
+        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(notebook, root)}) "
+        f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_url(notebook, root)})"
         "<!-- /badges -->"
     )
 
 
-def _source(cell) -> str:
-    return cell.source if isinstance(cell.source, str) else "".join(cell.source)
-
-
-def sync(path: Path) -> bool:
-    """Update one notebook in place; return True if it changed."""
-    nb = nbformat.read(path, as_version=4)
-    before = nbformat.writes(nb)
-    header = nb.cells[0]
-    if not BADGES.search(_source(header)):
+def render_header(path: Path, header: str, root: Path = REPO) -> str:
+    """The first cell of notebook ``path`` with its badges and runtime line rendered."""
+    if not BADGES.search(header):
         raise SystemExit(f"{path}: the first cell needs a '<!-- badges --><!-- /badges -->' placeholder")
-    header.source = BADGES.sub(lambda _: badges(path.name), _source(header))
-    setup = [c for c in nb.cells if c.cell_type == "code" and _source(c).startswith(SETUP_MARKER)]
+    if not RUNTIME_LINE.search(header):
+        raise SystemExit(f"{path}: the first cell needs a line starting with '**Runtime** (measured):' "
+                         "(its text is rendered from benchmarks/results)")
+    header = BADGES.sub(lambda _: badges(path.name, root), header)
+    line = readme_table.runtime_line(path.stem, root / "benchmarks" / "results")
+    return RUNTIME_LINE.sub(lambda _: line, header, count=1)
+
+
+def render(path: Path, root: Path = REPO):
+    """Notebook ``path`` as it should be: header, setup cell and kernel metadata rendered."""
+    nb = nbkit.read(path)
+    nb.cells[0].source = render_header(path, nbkit.header(nb), root)
+    setup = nbkit.setup_cells(nb)
     if len(setup) != 1:
         raise SystemExit(f"{path}: expected one code cell starting with {SETUP_MARKER!r}, found {len(setup)}")
-    setup[0].source = setup_cell_source()
+    setup[0].source = setup_cell_source(root)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata.pop("jupytext", None)
-    after = nbformat.writes(nb)
-    if after != before:
-        path.write_text(after + ("" if after.endswith("\n") else "\n"))
-    return after != before
+    return nb
+
+
+def sync(path: Path, root: Path = REPO) -> bool:
+    """Render one notebook in place; return True if it changed."""
+    return nbkit.write(render(path, root), path)
+
+
+# The READMEs with rendered tables: the English one, and the Korean one (its course table lists notebooks/ko/).
+READMES = (("README.md", readme_table.render), ("README.ko.md", readme_table.render_korean))
+
+
+def stale(root: Path = REPO) -> list[str]:
+    """What is out of date (notebooks by name, README.md), without changing anything."""
+    found = []
+    for path in nbkit.notebooks(root / "notebooks"):
+        if path.read_text() != nbkit.text(render(path, root)):
+            found.append(path.name)
+    for name, render_readme in READMES:
+        readme = root / name
+        if readme.is_file() and readme.read_text() != render_readme(readme.read_text(), root):
+            found.append(name)
+    return found
+
+
+def sync_all(root: Path = REPO) -> list[str]:
+    """Render every numbered notebook and README.md; return what changed."""
+    changed = [path.name for path in nbkit.notebooks(root / "notebooks") if sync(path, root)]
+    for name, render_readme in READMES:
+        readme = root / name
+        if not readme.is_file():
+            continue
+        text = readme.read_text()
+        rendered = render_readme(text, root)
+        if rendered != text:
+            readme.write_text(rendered)
+            changed.append(name)
+    return changed
+
+
+def linked_files(root: Path = REPO) -> list[Path]:
+    """The files whose links must follow the configured repository: Markdown files and every notebook."""
+    markdown = [p for p in [*root.glob("*.md"), *root.glob("*/README.md")]
+                if p.is_file() and not p.relative_to(root).parts[0].startswith(".")]
+    return sorted(markdown) + nbkit.all_notebooks(root / "notebooks")
+
+
+LINK = re.compile(r"(?:https://colab\.research\.google\.com/github/|https://mybinder\.org/v2/gh/|"
+                  r"https://github\.com/|https://raw\.githubusercontent\.com/)([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)")
+
+
+def foreign_links(root: Path = REPO) -> list[str]:
+    """GitHub, Colab and Binder links to a repository that is neither the configured one nor a listed
+    third-party one, as ``file: url``."""
+    slug, ref = repository(root)
+    found = []
+    for path in linked_files(root):
+        text = path.read_text()
+        for match in LINK.finditer(text):
+            linked = match.group(1).removesuffix(".git")
+            if linked == slug or (linked in THIRD_PARTY_REPOSITORIES and "github.com/" in match.group(0)):
+                continue
+            found.append(f"{path.relative_to(root)}: {match.group(0)}")
+        for url in re.findall(r"https://colab\.research\.google\.com/github/[^\s)\"'\\]+|"
+                              r"https://mybinder\.org/v2/gh/[^\s)\"'\\]+|git\+https://github\.com/[^\s)\"'\\]+", text):
+            if not (f"{slug}/blob/{ref}/" in url or f"gh/{slug}/{ref}?" in url or url.endswith(f"{slug}@{ref}")):
+                found.append(f"{path.relative_to(root)}: {url} (not at ref {ref})")
+    return found
+
+
+def set_repository(url: str, ref: str | None = None, root: Path = REPO) -> list[str]:
+    """Point the course at ``url`` (and ``ref``): rewrite pyproject.toml, replace the old repository's
+    links in README.md, the other Markdown files and every notebook, then render. Returns changed files."""
+    old_slug, old_ref = repository(root)
+    pyproject = root / "pyproject.toml"
+    text = pyproject.read_text()
+    new = re.sub(r'(?m)^(Repository\s*=\s*)"[^"]*"', lambda m: f'{m.group(1)}"{url.rstrip("/")}"', text, count=1)
+    if ref is not None:
+        new, count = re.subn(r'(?m)^(ref\s*=\s*)"[^"]*"', lambda m: f'{m.group(1)}"{ref}"', new, count=1)
+        if not count:
+            raise SystemExit("pyproject.toml has no [tool.course] ref = \"...\" line")
+    pyproject.write_text(new)
+    try:
+        slug, new_ref = repository(root)
+    except ValueError as error:
+        pyproject.write_text(text)
+        raise SystemExit(str(error)) from None
+    replacements = [
+        (f"colab.research.google.com/github/{old_slug}/blob/{old_ref}/",
+         f"colab.research.google.com/github/{slug}/blob/{new_ref}/"),
+        (f"mybinder.org/v2/gh/{old_slug}/{old_ref}?", f"mybinder.org/v2/gh/{slug}/{new_ref}?"),
+        (f"github.com/{old_slug}@{old_ref}", f"github.com/{slug}@{new_ref}"),
+        (f"github.com/{old_slug}", f"github.com/{slug}"),
+        (f"raw.githubusercontent.com/{old_slug}/", f"raw.githubusercontent.com/{slug}/"),
+    ]
+    changed = ["pyproject.toml"] if new != text else []
+    for path in linked_files(root):
+        before = path.read_text()
+        after = before
+        for old, replacement in replacements:
+            after = after.replace(old, replacement)
+        if after != before:
+            path.write_text(after)
+            changed.append(str(path.relative_to(root)))
+    changed += [c for c in sync_all(root) if c not in changed]
+    return changed
 
 
 def refresh_outputs(path: Path) -> None:
     """Execute in smoke mode; keep outputs only in `# NBVAL_CHECK_OUTPUT` cells."""
-    import papermill
-
     with tempfile.TemporaryDirectory() as tmp:
-        executed = Path(tmp) / path.name
-        papermill.execute_notebook(str(path), str(executed), parameters={"RUN_MODE": "smoke"},
-                                   cwd=str(path.parent), kernel_name="python3", progress_bar=False)
-        ran = nbformat.read(executed, as_version=4)
-    nb = nbformat.read(path, as_version=4)
+        ran = nbkit.execute(path, Path(tmp) / path.name, {"RUN_MODE": "smoke"})
+    nb = nbkit.read(path)
     ran_by_id = {c.get("id"): c for c in ran.cells}
-    for cell in nb.cells:
-        if cell.cell_type != "code":
-            continue
-        if "NBVAL_CHECK_OUTPUT" in _source(cell) and cell.get("id") in ran_by_id:
+    for cell in nbkit.code_cells(nb):
+        if "NBVAL_CHECK_OUTPUT" in nbkit.source(cell) and cell.get("id") in ran_by_id:
             # nbval treats a cell without an execution count as "unrun": keep the counts.
             cell.outputs = ran_by_id[cell.id].outputs
             cell.execution_count = ran_by_id[cell.id].execution_count
         else:
             cell.outputs, cell.execution_count = [], None
-    nbformat.write(nb, path)
+    nbkit.write(nb, path)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--check", action="store_true", help="only report notebooks that are out of date")
+    parser.add_argument("--check", action="store_true", help="only report what is out of date")
+    parser.add_argument("--repository", metavar="URL", help="https://github.com/OWNER/NAME of a fork to point at")
+    parser.add_argument("--ref", help="with --repository: the branch or tag Colab and Binder open (default: kept)")
     parser.add_argument("--refresh-outputs", nargs="+", type=Path, metavar="NOTEBOOK")
     args = parser.parse_args(argv)
+    if args.ref and not args.repository:
+        parser.error("--ref goes with --repository")
+    if args.check:
+        found = stale()
+        if found:
+            print("Out of date (run python -m tools.sync_notebooks):", ", ".join(found))
+            return 1
+        return 0
     if args.refresh_outputs:
         for path in args.refresh_outputs:
             refresh_outputs(path)
-    notebooks = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
-    stale = []
-    for path in notebooks:
-        if args.check:
-            original = path.read_text()
-            changed = sync(path)
-            if changed:
-                path.write_text(original)
-                stale.append(path.name)
-        else:
-            sync(path)
-    if stale:
-        print("Out of date (run python tools/sync_notebooks.py):", ", ".join(stale))
-        return 1
+    changed = set_repository(args.repository, args.ref) if args.repository else sync_all()
+    # The Korean edition copies the English code cells, badges and runtime lines: regenerate it too.
+    from tools import translate
+
+    written, failed = translate.regenerate()
+    changed += [f"{translate.LANG}/{name}" for name in written]
+    print("updated: " + ", ".join(changed) if changed else "everything was up to date")
+    if failed:
+        print(f"Korean edition not regenerated for {len(failed)} notebook(s) whose translation is stale: "
+              "see python -m tools.translate --check")
     return 0
 
 

@@ -1,0 +1,137 @@
+"""Notebook 07 writes a GPU loader and ResNet-9 in its cells; the package keeps copies (cu.GPULoader,
+cu.ResNet9) that benchmarks/cifar10_speed.py imports. The two must behave the same, checked here by
+behaviour, not by shapes: the same seed gives the same batches over several epochs, and the same
+weights give the same outputs. Each check has a control that must differ, so it cannot pass vacuously.
+
+The notebook's cells run alone (``nbkit.exec_cells``) on small synthetic images: no data set needed.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import course_utils as cu
+from tools import nbkit
+
+NOTEBOOK = nbkit.NOTEBOOK_DIR / "07_resnet.ipynb"
+MEAN, STD = [0.49, 0.48, 0.45], [0.25, 0.24, 0.26]
+
+
+@pytest.fixture(scope="module")
+def notebook():
+    """The notebook's SimpleGPULoader, ResidualBlock and ResNet9, defined by running their cells."""
+    namespace = {"__name__": "__notebook__", "torch": torch, "nn": nn, "F": F}
+    return nbkit.exec_cells(NOTEBOOK, [r"^class SimpleGPULoader\b", r"^class ResidualBlock\b", r"^class ResNet9\b"],
+                            namespace)
+
+
+def _images(n=100, size=32, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8), rng.integers(0, 10, size=n)
+
+
+def _batches(loader, epochs):
+    return [(x.clone(), y.clone()) for _ in range(epochs) for x, y in loader]
+
+
+def _pair(notebook, images, labels, batch_size, padding, seed_notebook, seed_package):
+    ours = notebook["SimpleGPULoader"](images, labels, batch_size=batch_size, mean=MEAN, std=STD, padding=padding,
+                                       seed=seed_notebook)
+    package = cu.GPULoader(images, labels, batch_size=batch_size, mean=MEAN, std=STD, shuffle=True,
+                           crop_padding=padding, flip=True, drop_last=True, seed=seed_package)
+    return ours, package
+
+
+@pytest.mark.parametrize(("batch_size", "padding"), [(32, 4), (25, 2), (16, 0)])
+def test_loader_same_batches_as_package_over_epochs(notebook, batch_size, padding):
+    images, labels = _images()
+    ours, package = _pair(notebook, images, labels, batch_size, padding, seed_notebook=3, seed_package=3)
+    assert len(ours) == len(package) == len(images) // batch_size
+    epochs = 4
+    a, b = _batches(ours, epochs), _batches(package, epochs)
+    assert len(a) == len(b) == epochs * len(package)
+    for i, ((x1, y1), (x2, y2)) in enumerate(zip(a, b, strict=True)):
+        assert x1.dtype == x2.dtype == torch.float32 and y1.dtype == y2.dtype == torch.int64
+        assert torch.equal(x1, x2), f"batch {i}: images differ"
+        assert torch.equal(y1, y2), f"batch {i}: labels differ"
+    # each epoch draws new random numbers: epoch 2 is not a repeat of epoch 1
+    per_epoch = len(package)
+    assert not torch.equal(a[0][0], a[per_epoch][0])
+
+
+def test_loader_different_seed_differs(notebook):
+    """The control: the comparison above would be worthless if every seed gave the same batches."""
+    images, labels = _images()
+    ours, package = _pair(notebook, images, labels, 32, 4, seed_notebook=0, seed_package=1)
+    (x1, y1), (x2, y2) = next(iter(ours)), next(iter(package))
+    assert not torch.equal(x1, x2)
+    assert not torch.equal(y1, y2)
+
+
+def test_loader_batch_is_per_image_crop_flip_normalize(notebook):
+    """The whole-batch gather equals cropping, flipping and normalizing each image on its own."""
+    images, labels = _images(n=8)
+    p, seed = 4, 5
+    batch, batch_labels = next(iter(notebook["SimpleGPULoader"](images, labels, batch_size=8, mean=MEAN, std=STD,
+                                                                padding=p, seed=seed)))
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(8, generator=g)
+    offsets = torch.randint(0, 2 * p + 1, (8, 2), generator=g)
+    flips = torch.rand(8, generator=g) < 0.5
+    padded = np.pad(images, ((0, 0), (p, p), (p, p), (0, 0)))
+    for i in range(8):
+        k, (dy, dx) = order[i].item(), offsets[i].tolist()
+        crop = padded[k, dy:dy + 32, dx:dx + 32]
+        crop = crop[:, ::-1] if flips[i] else crop
+        expected = (torch.from_numpy(crop.copy()).permute(2, 0, 1).float() / 255 - torch.tensor(MEAN).view(3, 1, 1)) \
+            / torch.tensor(STD).view(3, 1, 1)
+        torch.testing.assert_close(batch[i], expected, rtol=0, atol=1e-6)
+        assert batch_labels[i] == labels[k]
+
+
+def _randomize(model, seed=0):
+    """Non-default BatchNorm scales, shifts and running statistics, so that copying them matters."""
+    torch.manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            nn.init.uniform_(module.weight, 0.5, 1.5)
+            nn.init.uniform_(module.bias, -0.5, 0.5)
+    model.train()
+    with torch.no_grad():
+        for _ in range(2):
+            model(torch.randn(8, 3, 32, 32))
+    return model.eval()
+
+
+@pytest.mark.parametrize("widths", [(8, 16, 32, 64), (16, 32, 64, 128)])
+def test_resnet9_same_outputs_both_ways(notebook, widths):
+    x = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    ours = _randomize(notebook["ResNet9"](widths=widths), seed=0)
+    package = cu.ResNet9(widths=widths)
+    package.load_state_dict(ours.state_dict())  # strict: every name and shape must match
+    with torch.no_grad():
+        torch.testing.assert_close(package.eval()(x), ours(x), rtol=0, atol=1e-6)
+    # and the other way round: the package's weights in the notebook's network
+    package = _randomize(cu.ResNet9(widths=widths), seed=1)
+    ours = notebook["ResNet9"](widths=widths)
+    ours.load_state_dict(package.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(ours.eval()(x), package(x), rtol=0, atol=1e-6)
+
+
+def test_resnet9_check_detects_a_different_network(notebook):
+    """Controls: same parameter shapes, different behaviour (logit scale, pooling) must not pass."""
+    widths = (8, 16, 32, 64)
+    x = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    ours = _randomize(notebook["ResNet9"](widths=widths))
+    other_scale = cu.ResNet9(widths=widths, logit_scale=1.0)
+    avg_pool = cu.ResNet9(widths=widths)
+    avg_pool.features[6] = nn.AdaptiveAvgPool2d(1)
+    with torch.no_grad():
+        reference = ours(x)
+        for other in (other_scale, avg_pool):
+            other.load_state_dict(ours.state_dict())
+            assert not torch.allclose(other.eval()(x), reference, rtol=0, atol=1e-6)

@@ -1,0 +1,144 @@
+"""The launch paths a student takes outside CI, rehearsed here (tools/rehearse.py does the work):
+
+- **Colab**: each notebook alone in an empty folder, in an environment holding only what Colab
+  preinstalls, with course_utils installed by the notebook's own setup cell from a build of this
+  checkout; smoke mode.
+- **Full shape**: each notebook with ``RUN_MODE = "full"`` and only its data-size knobs turned down,
+  so full mode's models, batch sizes, input sizes and branches run on the CPU.
+
+Each also fails when it should: a synthetic notebook that imports an undeclared module, one that
+reads a file of the repository, one whose full-mode branch has an error. Times per notebook are
+kept in artifacts/rehearsal/seconds.json.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import nbformat
+import pytest
+
+from tools import nbkit, rehearse, sync_notebooks
+
+pytestmark = [pytest.mark.rehearsal,
+              pytest.mark.skipif(os.name != "posix", reason="the rehearsals build POSIX virtual environments")]
+NOTEBOOKS = nbkit.notebooks()
+IDS = [p.stem for p in NOTEBOOKS]
+SECONDS = rehearse.ARTIFACTS / "seconds.json"
+COLAB_BUDGET_S = 180  # per notebook, as the smoke tests: kernel start, pip install of course_utils, smoke run
+
+
+def _record(kind: str, stem: str, seconds: float) -> None:
+    SECONDS.parent.mkdir(parents=True, exist_ok=True)
+    recorded = json.loads(SECONDS.read_text()) if SECONDS.exists() else {}
+    recorded.setdefault(kind, {})[stem] = round(seconds, 1)
+    SECONDS.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+
+
+def _synthetic(path, *cells: str, knobs: str = ""):
+    """A minimal course-shaped notebook: title, the real setup cell, a parameters cell, then ``cells``."""
+    params = nbformat.v4.new_code_cell(f"RUN_MODE = None\nSHOW_SOLUTIONS = False\n{knobs}",
+                                       metadata={"tags": ["parameters"]})
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("# 99 · A synthetic notebook"),
+        nbformat.v4.new_code_cell(sync_notebooks.setup_cell_source()),
+        params,
+        *(nbformat.v4.new_code_cell(code) for code in cells),
+    ])
+    nbkit.write(nb, path)
+    return path
+
+
+# -- Colab -----------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def colab():
+    with rehearse.ColabRehearsal(log=print) as rehearsal:
+        yield rehearsal
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_runs_alone_as_on_colab(colab, path):
+    run = colab.run(path)  # raises RehearsalError, saying why, on an error or an unfaithful environment
+    _record("colab", path.stem, run["seconds"])
+    assert run["results"].get("run_mode") == "smoke", "the notebook must end with course_utils.show_results"
+    probe = run["probe"]
+    assert probe["direct_url"]["vcs_info"]["vcs"] == "git", "course_utils must come from the setup cell's git URL"
+    assert not probe["direct_url"].get("dir_info", {}).get("editable"), "course_utils must not be editable"
+    assert path.name in probe["cwd_files"]
+    assert run["seconds"] < COLAB_BUDGET_S, f"took {run['seconds']:.0f} s"
+
+
+def test_colab_rehearsal_reports_an_undeclared_import(colab, tmp_path):
+    """nbformat is not preinstalled on Colab's kernel here, nor a dependency of course_utils."""
+    path = _synthetic(tmp_path / "99_undeclared.ipynb", "import course_utils as cu\nimport nbformat")
+    local = nbkit.execute(path, tmp_path / "local.ipynb", {"RUN_MODE": "smoke"})  # control: fine in this checkout
+    assert nbkit.first_error(local) is None
+    expected = (r"(?s)99_undeclared.ipynb, cell 4 \(import course_utils as cu\): ModuleNotFoundError.*nbformat.*"
+                r"add its distribution to \[project\] dependencies")
+    with pytest.raises(rehearse.RehearsalError, match=expected):
+        colab.run(path, out_dir=tmp_path / "out")
+
+
+def test_colab_rehearsal_reports_a_repository_file(colab, tmp_path):
+    """A notebook that reads a file next to it in the repository works locally, not on Colab."""
+    code = ("import json\nfrom pathlib import Path\n"
+            "measured = json.loads(Path('../benchmarks/results/notebook_resources_fast.json').read_text())")
+    path = _synthetic(tmp_path / "99_reads_repo.ipynb", code)
+    local = nbkit.execute(path, tmp_path / "local.ipynb", {"RUN_MODE": "smoke"}, cwd=nbkit.NOTEBOOK_DIR)
+    assert nbkit.first_error(local) is None, "control: run from notebooks/ in the checkout, the file is there"
+    expected = (r"(?s)99_reads_repo.ipynb, cell 4 \(import json\): FileNotFoundError.*"
+                r"arrives alone, without the repository")
+    with pytest.raises(rehearse.RehearsalError, match=expected):
+        colab.run(path, out_dir=tmp_path / "out")
+
+
+# -- full shape ------------------------------------------------------------------------------------------
+
+def test_full_shape_knobs_name_every_notebook():
+    stems = {p.stem for p in NOTEBOOKS}
+    assert set(rehearse.FULL_SHAPE_KNOBS) == stems, (
+        "FULL_SHAPE_KNOBS in tools/rehearse.py must have one entry per notebook: missing "
+        f"{sorted(stems - set(rehearse.FULL_SHAPE_KNOBS))}, unknown {sorted(set(rehearse.FULL_SHAPE_KNOBS) - stems)}")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_full_shape_knobs_exist_in_the_parameters_cell(path):
+    """A renamed or removed knob fails here, instead of silently running full mode at full size."""
+    parameters = nbkit.parameters(nbkit.read(path))
+    for knob, value in rehearse.FULL_SHAPE_KNOBS[path.stem].items():
+        assert knob in parameters, f"{knob} is not in {path.name}'s parameters cell (tools/rehearse.py names it)"
+        assert parameters[knob] == "None", \
+            f"{path.name}: {knob} should default to None (chosen by run mode), not {parameters[knob]}"
+        assert isinstance(value, int) and value > 0, f"{knob}: a positive size"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_runs_in_full_shape(path):
+    run = rehearse.full_shape(path)  # raises RehearsalError naming the cell on an error
+    _record("full_shape", path.stem, run["seconds"])
+    assert run["probe"].get("RUN_MODE") == "full"
+    assert run["results"].get("run_mode") == "full", "the notebook must end with course_utils.show_results"
+    # FULL_SIZE: True only when every data-size knob is left at None (a notebook without such knobs is always
+    # full size); cu.check_full_mode skips, saying so, the checks that only hold for a full-size run.
+    knobs = rehearse.FULL_SHAPE_KNOBS[path.stem]
+    expected = not knobs
+    assert run["probe"].get("FULL_SIZE") is expected, (
+        f"{path.name}: FULL_SIZE is {run['probe'].get('FULL_SIZE')!r} with the knobs {knobs}, expected {expected}: "
+        "compute it right after the parameters cell, e.g. "
+        "FULL_SIZE = all(v is None for v in (EPOCHS, TRAIN_IMAGES))")
+    share = rehearse.FULL_SHAPE_BUDGET_S / len(NOTEBOOKS)  # the target: all notebooks within the budget
+    assert run["seconds"] < 2 * share, (  # twice the share, as the smoke budget, for a busy machine
+        f"{path.name} took {run['seconds']:.0f} s in full shape; all notebooks share {rehearse.FULL_SHAPE_BUDGET_S} s "
+        f"(about {share:.0f} s each) on the 2-core CI machine: turn a data-size knob down in tools/rehearse.py")
+
+
+def test_full_shape_reports_an_error_in_a_full_mode_branch(tmp_path):
+    """The smoke run passes this notebook; only the full-shape rehearsal reaches its broken branch."""
+    code = ("EPOCHS = EPOCHS or {'smoke': 1, 'fast': 2, 'full': 30}[RUN_MODE or 'fast']\n"
+            "if RUN_MODE == 'full':\n    widths = (64, 128)\n    print(widths[2])")
+    path = _synthetic(tmp_path / "99_full_branch.ipynb", code, knobs="EPOCHS = None")
+    smoke = nbkit.execute(path, tmp_path / "smoke.ipynb", {"RUN_MODE": "smoke"})
+    assert nbkit.first_error(smoke) is None
+    with pytest.raises(rehearse.RehearsalError, match=r"99_full_branch.ipynb, cell 4 \(EPOCHS = .*\): IndexError"):
+        rehearse.full_shape(path, tmp_path / "out", knobs={"EPOCHS": 1})
