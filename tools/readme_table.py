@@ -140,6 +140,9 @@ def _measured_cell(entry: dict) -> str:
     cost = [human_seconds(entry["seconds"])]
     if entry.get("peak_rss_mib"):
         cost.append(f"peak RAM {entry['peak_rss_mib'] / 1024:.1f} GB")
+        tree = entry.get("tree_peak_rss_mib") or 0
+        if tree > 1.25 * entry["peak_rss_mib"]:  # worker or training processes beside the kernel
+            cost.append(f"with its child processes up to {tree / 1024:.1f} GB")
     if entry.get("gpu_peak_mib"):
         cost.append(f"peak GPU memory {entry['gpu_peak_mib'] / 1024:.1f} GB")
     return "; ".join(filter(None, [", ".join(shown), ", ".join(cost)]))
@@ -180,6 +183,10 @@ def results_table(root: Path = REPO) -> str:
             cells.append(_measured_cell(entry) if entry else pending)
         rows.append(f"| {info['number']} | {_cell(info['title'])} | {cells[0]} | {cells[1]} |")
     notes = [_machines_note(mode, results_dir) for mode in ("fast", "full")]
+    notes.append("Peak RAM is the kernel's. \"With its child processes\" is the largest sum of the kernel's and its "
+                 "child processes' resident memory, sampled every 0.5 s: an upper bound for DataLoader workers, which "
+                 "share pages with the kernel and are counted twice, and close to the real total for notebook 10, "
+                 "whose training processes are separate Python processes.")
     imports = nbkit.measurements("fast", results_dir).get("imports_only") or {}
     if imports.get("status") == "ok" and imports.get("peak_rss_mib"):
         notes.append(f"Peak RAM includes the imports every notebook starts with: a kernel that only imports torch "
