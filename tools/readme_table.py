@@ -91,44 +91,36 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def course_table(root: Path = REPO) -> str:
+def _course_table(root: Path, folder: Path, header: str, not_fast: str, not_full: str) -> str:
+    """One row per notebook of ``folder``: title (linked), summary, measured runtimes, Colab and Binder badges."""
     from tools import sync_notebooks
 
     results_dir = root / "benchmarks" / "results"
-    rows = ["| # | notebook | you learn | fast mode (CPU) | full mode (GPU) | open in |",
-            "| --- | --- | --- | --- | --- | --- |"]
-    for path in nbkit.notebooks(root / "notebooks"):
+    rows = [header, "| --- | --- | --- | --- | --- | --- |"]
+    for path in nbkit.notebooks(folder):
         info = notebook_info(path)
         fast, full = measured(path.stem, "fast", results_dir), measured(path.stem, "full", results_dir)
-        fast_text = f"~{human_seconds(fast['seconds'])} ({hardware_name(fast)})" if fast else "not measured yet"
-        full_text = f"~{human_seconds(full['seconds'])} ({hardware_name(full)})" if full else "pending a GPU run"
-        launch = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-                  f"({sync_notebooks.colab_url(path.name, root)}) "
-                  f"[![Binder](https://mybinder.org/badge_logo.svg)]({sync_notebooks.binder_url(path.name, root)})")
-        rows.append(f"| {info['number']} | [{_cell(info['title'])}](notebooks/{path.name}) | "
-                    f"{_cell(info['learn'])} | {fast_text} | {full_text} | {launch} |")
-    return "\n".join(rows)
-
-
-def korean_course_table(root: Path = REPO) -> str:
-    """README.ko.md's course table: the Korean notebooks (notebooks/ko/), their Korean titles and summaries."""
-    from tools import sync_notebooks
-
-    results_dir = root / "benchmarks" / "results"
-    rows = ["| # | 노트북 | 배우는 내용 | fast 모드 (CPU) | full 모드 (GPU) | 열기 |",
-            "| --- | --- | --- | --- | --- | --- |"]
-    for path in nbkit.notebooks(root / "notebooks" / "ko"):
-        info = notebook_info(path)
-        fast, full = measured(path.stem, "fast", results_dir), measured(path.stem, "full", results_dir)
-        fast_text = f"~{human_seconds(fast['seconds'])} ({hardware_name(fast)})" if fast else "측정 전"
-        full_text = f"~{human_seconds(full['seconds'])} ({hardware_name(full)})" if full else "GPU 측정 전"
-        in_repo = f"notebooks/ko/{path.name}"
+        fast_text = f"~{human_seconds(fast['seconds'])} ({hardware_name(fast)})" if fast else not_fast
+        full_text = f"~{human_seconds(full['seconds'])} ({hardware_name(full)})" if full else not_full
+        in_repo = path.relative_to(root).as_posix()
         launch = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
                   f"({sync_notebooks.colab_url(in_repo, root)}) "
                   f"[![Binder](https://mybinder.org/badge_logo.svg)]({sync_notebooks.binder_url(in_repo, root)})")
         rows.append(f"| {info['number']} | [{_cell(info['title'])}]({in_repo}) | "
                     f"{_cell(info['learn'])} | {fast_text} | {full_text} | {launch} |")
     return "\n".join(rows)
+
+
+def course_table(root: Path = REPO) -> str:
+    return _course_table(root, root / "notebooks",
+                         "| # | notebook | you learn | fast mode (CPU) | full mode (GPU) | open in |",
+                         "not measured yet", "pending a GPU run")
+
+
+def korean_course_table(root: Path = REPO) -> str:
+    """README.ko.md's course table: the Korean notebooks (notebooks/ko/), their Korean titles and summaries."""
+    header = "| # | 노트북 | 배우는 내용 | fast 모드 (CPU) | full 모드 (GPU) | 열기 |"
+    return _course_table(root, root / "notebooks" / "ko", header, "측정 전", "GPU 측정 전")
 
 
 def _measured_cell(entry: dict) -> str:
