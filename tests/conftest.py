@@ -1,8 +1,29 @@
+import os
+
 import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+
+def _share_the_cores() -> None:
+    """Under ``pytest -n N`` (pytest-xdist), each worker's notebook kernels and subprocesses use cores/N threads.
+
+    Each worker runs its own notebook at the same time as the others; with PyTorch's default (one thread per
+    core) N kernels would each start a thread per core and slow each other down. The variables are inherited
+    by every kernel and subprocess the worker starts; a value you set yourself is kept.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+    if workers < 2:
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, str(max(1, cores // workers)))
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+_share_the_cores()
 
 
 def make_blobs(n=256, num_classes=4, seed=0, image_shape=(3, 8, 8)):
@@ -39,3 +60,34 @@ def loaders(blobs):
 def uint8_images():
     rng = np.random.default_rng(0)
     return rng.integers(0, 256, size=(50, 8, 8, 3), dtype=np.uint8)
+
+
+# -- one smoke run per notebook -------------------------------------------------------------------------
+
+PLAIN_SMOKE = "test_notebook_runs_in_smoke_mode"  # tests/test_notebooks.py: in this checkout's environment
+COLAB_SMOKE = "test_notebook_runs_alone_as_on_colab"  # tests/test_rehearsals.py: alone, as on Colab
+
+
+@pytest.hookimpl(trylast=True)  # after -m and -k have deselected what they deselect
+def pytest_collection_modifyitems(config, items):
+    """A notebook whose Colab rehearsal is selected is not run a second time in smoke mode: the rehearsal's
+    run is a smoke run (with the exercise solutions) and gets the same checks, in a stricter environment.
+    ``-m "not rehearsal"`` or ``tests/test_notebooks.py`` alone keep the plain runs."""
+    on_colab = {item.callspec.id for item in items if getattr(item, "originalname", "") == COLAB_SMOKE}
+    twice = [item for item in items
+             if getattr(item, "originalname", "") == PLAIN_SMOKE and item.callspec.id in on_colab]
+    if twice:
+        config.hook.pytest_deselected(items=twice)
+        items[:] = [item for item in items if item not in twice]
+        config.stash[_SMOKE_ON_COLAB] = [item.callspec.id for item in twice]
+
+
+_SMOKE_ON_COLAB = pytest.StashKey[list]()
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    moved = config.stash.get(_SMOKE_ON_COLAB, [])
+    if moved:
+        terminalreporter.write_line(
+            f"{len(moved)} plain smoke runs deselected: the Colab rehearsal runs those notebooks in smoke mode "
+            f"and makes the same checks ({', '.join(moved)})")

@@ -4,7 +4,9 @@ New notebooks are picked up automatically. Executed copies and their figures are
 artifacts/ (git-ignored) for inspection; the results table each notebook ends with
 (``course_utils.show_results``) is read back and checked, and every cell marked
 ``# NBVAL_CHECK_OUTPUT`` must print exactly what its committed output shows (nbval's marker; one
-execution checks both, which keeps CI within its time).
+execution checks both, which keeps CI within its time). These checks are ``nbkit.smoke_problems``:
+in a whole test run the Colab rehearsal (tests/test_rehearsals.py) is each notebook's smoke run and
+makes them, and the plain run here is deselected (tests/conftest.py).
 
 The Korean notebooks (notebooks/ko/) have exactly the English code cells (tests/test_translations.py),
 so only KOREAN_SMOKE of them are executed here: enough to show that a generated notebook runs from
@@ -13,6 +15,8 @@ notebooks/ko/, without doubling CI's time.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 
 import nbformat
@@ -51,40 +55,20 @@ def test_notebook_hygiene(path):
     assert "Exercises" in "".join(nbkit.source(c) for c in nbkit.markdown_cells(nb))
 
 
-def _save_figures(nb, stem):
-    folder = ARTIFACTS / "figures"
-    folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob(f"{stem}_*.png"):
-        old.unlink()
-    pngs = nbkit.figures(nb)
-    for count, png in enumerate(pngs, 1):
-        (folder / f"{stem}_{count:02d}.png").write_bytes(png)
-    return len(pngs)
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS + KOREAN, ids=IDS + [f"ko-{stem}" for stem in KOREAN_SMOKE])
 def test_notebook_runs_in_smoke_mode(path):
+    """The plain smoke run, in this checkout's environment. When the Colab rehearsal of the same notebook is
+    also selected (a full ``python -m pytest``), this run is deselected: the rehearsal's run is a smoke run
+    too and gets the same checks (tests/conftest.py), so each notebook is executed once in smoke mode."""
     name = f"ko_{path.stem}" if path.parent.name == "ko" else path.stem
     start = time.perf_counter()
     # SHOW_SOLUTIONS: the exercise solutions, hidden on a student's Run All, run here.
     nb = nbkit.execute(path, ARTIFACTS / "executed" / f"{name}.ipynb", {"RUN_MODE": "smoke", "SHOW_SOLUTIONS": True})
     seconds = time.perf_counter() - start
-    timings = ARTIFACTS / "smoke_seconds.json"
-    recorded = json.loads(timings.read_text()) if timings.exists() else {}
-    recorded[name] = round(seconds, 1)
-    timings.write_text(json.dumps(recorded, indent=2, sort_keys=True))
-    mismatches = nbkit.checked_output_mismatches(nbkit.read(path), nb)
-    assert not mismatches, ("outputs of # NBVAL_CHECK_OUTPUT cells changed; if the change is intended, refresh them "
-                            f"with python -m tools.sync_notebooks --refresh-outputs {path}:\n" + "\n".join(mismatches))
-    assert _save_figures(nb, name) > 0, "every notebook should draw at least one figure"
-    results = nbkit.results(nb)
-    assert results, "the notebook must end with course_utils.show_results({...})"
-    assert results.get("run_mode") == "smoke"
-    chance = results.get("chance_accuracy")
-    for key, value in results.items():
-        if key.endswith("accuracy") and key != "chance_accuracy":
-            assert chance is not None, "report chance_accuracy next to accuracies"
-            assert value > chance, f"{key}={value} is not above chance ({chance}) after the smoke run"
+    nbkit.record(ARTIFACTS / "smoke_seconds.json", (name,), round(seconds, 1))
+    nbkit.save_figures(nb, ARTIFACTS / "figures", name)
+    problems = nbkit.smoke_problems(nbkit.read(path), nb)
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)
     assert seconds < SMOKE_BUDGET_S, f"smoke run took {seconds:.0f} s (target 90 s)"
 
 
@@ -121,3 +105,52 @@ def test_changed_checked_output_is_reported(tmp_path):
     executed.cells = executed.cells[1:]
     assert nbkit.checked_output_mismatches(committed, executed) == ["cell 0 (id answer) was not executed"]
 
+
+
+def test_a_failed_smoke_run_is_reported():
+    """nbkit.smoke_problems can fail: no figure, an accuracy at chance, a run in the wrong mode, no results."""
+    import nbformat
+
+    def executed(results, png=True):
+        cell = nbformat.v4.new_code_cell("cu.show_results(...)", id="end")
+        cell.outputs = [nbformat.v4.new_output("display_data", data={RESULTS_MIMETYPE: results})]
+        if png:
+            cell.outputs.append(nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo="}))
+        return nbformat.v4.new_notebook(cells=[cell])
+
+    committed = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("cu.show_results(...)", id="end")])
+    good = {"run_mode": "smoke", "chance_accuracy": 0.1, "test_accuracy": 0.3}
+    assert nbkit.smoke_problems(committed, executed(good)) == []
+    [problem] = nbkit.smoke_problems(committed, executed({**good, "test_accuracy": 0.1}))
+    assert "test_accuracy=0.1 is not above chance (0.1)" in problem
+    [problem] = nbkit.smoke_problems(committed, executed({**good, "run_mode": "fast"}))
+    assert "expected 'smoke'" in problem
+    [problem] = nbkit.smoke_problems(committed, executed({"run_mode": "smoke", "val_accuracy": 0.5}))
+    assert "without chance_accuracy" in problem
+    assert nbkit.smoke_problems(committed, executed({}, png=False)) == [
+        "every notebook should draw at least one figure", "the notebook must end with course_utils.show_results({...})"]
+
+
+def _collect(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                             "tests/test_notebooks.py", "tests/test_rehearsals.py", *args],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _collected(process: subprocess.Popen) -> list[str]:
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 0, out[-2000:] + err[-2000:]
+    return [line for line in out.splitlines() if "::" in line]
+
+
+def test_every_notebook_gets_one_smoke_run():
+    """A full test run executes each notebook once in smoke mode (on the Colab rehearsal, which makes the smoke
+    checks); without the rehearsals (-m "not rehearsal") the plain smoke run of every notebook comes back."""
+    full, without = map(_collected, [_collect(), _collect("-m", "not rehearsal")])  # both at once
+    for path in NOTEBOOKS:
+        plain = f"tests/test_notebooks.py::test_notebook_runs_in_smoke_mode[{path.stem}]"
+        colab = f"tests/test_rehearsals.py::test_notebook_runs_alone_as_on_colab[{path.stem}]"
+        assert (plain in full, colab in full) == (False, True), f"{path.stem}: one smoke run, on the Colab rehearsal"
+        assert (plain in without, colab in without) == (True, False), f"{path.stem}: the plain smoke run"
+    for stem in KOREAN_SMOKE:
+        assert f"tests/test_notebooks.py::test_notebook_runs_in_smoke_mode[ko-{stem}]" in full

@@ -2,7 +2,8 @@
 
 - **Colab**: each notebook alone in an empty folder, in an environment holding only what Colab
   preinstalls, with course_utils installed by the notebook's own setup cell from a build of this
-  checkout; smoke mode.
+  checkout; smoke mode, with the exercise solutions. This is also the notebook's smoke test: it makes
+  every check of the plain smoke run (tests/test_notebooks.py), which is then left out.
 - **Full shape**: each notebook with ``RUN_MODE = "full"`` and only its data-size knobs turned down,
   so full mode's models, batch sizes, input sizes and branches run on the CPU.
 
@@ -12,7 +13,6 @@ kept in artifacts/rehearsal/seconds.json.
 """
 from __future__ import annotations
 
-import json
 import os
 
 import nbformat
@@ -29,10 +29,7 @@ COLAB_BUDGET_S = 180  # per notebook, as the smoke tests: kernel start, pip inst
 
 
 def _record(kind: str, stem: str, seconds: float) -> None:
-    SECONDS.parent.mkdir(parents=True, exist_ok=True)
-    recorded = json.loads(SECONDS.read_text()) if SECONDS.exists() else {}
-    recorded.setdefault(kind, {})[stem] = round(seconds, 1)
-    SECONDS.write_text(json.dumps(recorded, indent=2, sort_keys=True) + "\n")
+    nbkit.record(SECONDS, (kind, stem), round(seconds, 1))
 
 
 def _synthetic(path, *cells: str, knobs: str = ""):
@@ -59,9 +56,14 @@ def colab():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_runs_alone_as_on_colab(colab, path):
+    """Also the notebook's smoke run: it gets every check of the plain smoke run (nbkit.smoke_problems), which
+    tests/conftest.py then leaves out, so a full test run executes each notebook once in smoke mode."""
     run = colab.run(path)  # raises RehearsalError, saying why, on an error or an unfaithful environment
     _record("colab", path.stem, run["seconds"])
-    assert run["results"].get("run_mode") == "smoke", "the notebook must end with course_utils.show_results"
+    executed = nbkit.read(run["executed"])
+    nbkit.save_figures(executed, nbkit.REPO / "artifacts" / "figures", path.stem)
+    problems = nbkit.smoke_problems(nbkit.read(path), executed)
+    assert not problems, f"{path.name} (Colab rehearsal, smoke mode):\n" + "\n".join(problems)
     probe = run["probe"]
     assert probe["direct_url"]["vcs_info"]["vcs"] == "git", "course_utils must come from the setup cell's git URL"
     assert not probe["direct_url"].get("dir_info", {}).get("editable"), "course_utils must not be editable"
@@ -142,3 +144,13 @@ def test_full_shape_reports_an_error_in_a_full_mode_branch(tmp_path):
     assert nbkit.first_error(smoke) is None
     with pytest.raises(rehearse.RehearsalError, match=r"99_full_branch.ipynb, cell 4 \(EPOCHS = .*\): IndexError"):
         rehearse.full_shape(path, tmp_path / "out", knobs={"EPOCHS": 1})
+
+
+def test_rehearsal_environment_is_stale_only_when_its_own_pins_change(tmp_path):
+    """A new test tool in the constraints keeps the cached environment; a new version of a package it holds
+    rebuilds it (names compared as pip normalizes them)."""
+    (tmp_path / "preinstalled.txt").write_text("torch==2.14.1\nscikit_learn==1.8.0\n")
+    pinned = "# comment\ntorch==2.14.1\nscikit-learn==1.8.0\n"
+    assert rehearse.stale_pins(tmp_path, pinned) == []
+    assert rehearse.stale_pins(tmp_path, pinned + "pytest-xdist==3.8.0\n") == []
+    assert rehearse.stale_pins(tmp_path, pinned.replace("2.14.1", "2.15.0")) == ["torch 2.14.1 (pinned 2.15.0)"]

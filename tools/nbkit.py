@@ -264,6 +264,49 @@ def figures(nb) -> list[bytes]:
             for output in cell.get("outputs", []) if "image/png" in output.get("data", {})]
 
 
+def smoke_problems(committed, executed) -> list[str]:
+    """What is wrong with a smoke run: ``executed`` is ``committed`` run with ``RUN_MODE="smoke"``.
+
+    The checks every smoke run gets, whichever way it ran (the plain run of tests/test_notebooks.py or the
+    Colab rehearsal of tests/test_rehearsals.py): the ``# NBVAL_CHECK_OUTPUT`` cells print their committed
+    output, at least one figure is drawn, the notebook ends with ``course_utils.show_results`` in smoke
+    mode, and every reported accuracy beats the reported chance accuracy. Empty when all hold.
+    """
+    problems = []
+    mismatches = checked_output_mismatches(committed, executed)
+    if mismatches:
+        problems.append("outputs of # NBVAL_CHECK_OUTPUT cells changed; if the change is intended, refresh them "
+                        "with python -m tools.sync_notebooks --refresh-outputs notebooks/NN_name.ipynb:\n"
+                        + "\n".join(mismatches))
+    if not figures(executed):
+        problems.append("every notebook should draw at least one figure")
+    reported = results(executed)
+    if not reported:
+        return problems + ["the notebook must end with course_utils.show_results({...})"]
+    if reported.get("run_mode") != "smoke":
+        problems.append(f"show_results reported run_mode={reported.get('run_mode')!r}, expected 'smoke'")
+    chance = reported.get("chance_accuracy")
+    for key, value in reported.items():
+        if key.endswith("accuracy") and key != "chance_accuracy":
+            if chance is None:
+                problems.append(f"{key} is reported without chance_accuracy next to it")
+            elif not value > chance:
+                problems.append(f"{key}={value} is not above chance ({chance}) after the smoke run")
+    return problems
+
+
+def save_figures(nb, folder: Path, name: str) -> int:
+    """Write the figures of ``nb`` to ``folder/name_01.png``... (replacing an earlier run's); return how many."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob(f"{name}_*.png"):
+        old.unlink()
+    pngs = figures(nb)
+    for count, png in enumerate(pngs, 1):
+        (folder / f"{name}_{count:02d}.png").write_bytes(png)
+    return len(pngs)
+
+
 def first_error(nb) -> dict | None:
     """The first error output of an executed notebook, or None: ``{"cell", "first_line", "ename", "evalue"}``.
 
@@ -294,6 +337,29 @@ def repository(root: Path = REPO) -> tuple[str, str]:
         raise ValueError(f"pyproject.toml: [project.urls] Repository must be https://github.com/OWNER/NAME, "
                          f"not {url!r}")
     return match.group(1), config.get("tool", {}).get("course", {}).get("ref", "main")
+
+
+def record(path: Path, keys: tuple[str, ...], value) -> None:
+    """Set ``data[keys[0]][keys[1]]... = value`` in the JSON file ``path``, creating it when missing.
+
+    Safe when several test processes (pytest-xdist workers) record into the same file at once: the
+    read-modify-write holds an exclusive lock on a ``.lock`` file beside it (POSIX; elsewhere unlocked).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # Windows: one process at a time is assumed
+        fcntl = None
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        if fcntl:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(path.read_text()) if path.exists() else {}
+        node = data
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+        path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
 
 
 def measurements(mode: str, results_dir: Path = RESULTS_DIR) -> dict:

@@ -15,7 +15,8 @@ Colab preinstalls, and its first code cell (``# Colab setup``) runs
 - a virtual environment holding only the packages that Colab preinstalls and the course uses
   (:data:`COLAB_PACKAGES`, versions from ``.ci/constraints.txt``) and a Jupyter kernel; built once
   and cached in ``~/.cache/course_utils/rehearsal/`` (or ``$COURSE_REHEARSAL_CACHE``) under a key
-  made of the Python version, that list and the constraints, so it is rebuilt when one changes;
+  made of the Python version and that list, and rebuilt when one changes or when the constraints pin
+  another version of a package it holds (:func:`stale_pins`);
 - per notebook, a fresh environment layered on it (a small venv whose ``.pth`` file adds the cached
   one's site-packages: what pip installs there cannot leak into the next notebook);
 - the notebook copied alone into an empty folder outside the checkout, run in smoke mode by a kernel
@@ -216,20 +217,45 @@ def _site_packages(prefix: Path) -> Path:
     return Path(sysconfig.get_path("purelib", vars={"base": str(prefix), "platbase": str(prefix)}))
 
 
+def _pins(text: str) -> dict[str, str]:
+    """``{normalized name: version}`` of the ``name==version`` lines of a constraints file or ``pip freeze``."""
+    pins = {}
+    for line in text.splitlines():
+        name, sep, version = line.split("#")[0].strip().partition("==")
+        if sep:
+            pins[name.strip().lower().replace("_", "-").replace(".", "-")] = version.strip()
+    return pins
+
+
+def stale_pins(venv: Path, constraints: str) -> list[str]:
+    """The packages of the cached environment whose version is not the one ``constraints`` pins (empty: fresh).
+
+    Only the environment's own packages count: adding a test tool to the constraints does not rebuild it."""
+    wanted = _pins(constraints)
+    installed = _pins((venv / "preinstalled.txt").read_text())
+    return [f"{name} {version} (pinned {wanted[name]})" for name, version in sorted(installed.items())
+            if name in wanted and wanted[name] != version]
+
+
 def base_environment(log=print) -> Path:
     """The cached virtual environment with Colab's preinstalled packages (built when missing or stale)."""
     python_version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    key = _key(python_version, " ".join(COLAB_PACKAGES), CONSTRAINTS.read_text())
-    venv = cache_dir() / f"colab-{key}"
-    if (venv / "ready").exists():
+    venv = cache_dir() / f"colab-{_key(python_version, ' '.join(COLAB_PACKAGES))}"
+
+    def ready() -> bool:
+        return (venv / "ready").exists() and not stale_pins(venv, CONSTRAINTS.read_text())
+
+    if ready():
         return venv
     with _locked(cache_dir() / "build.lock"):
-        if (venv / "ready").exists():
+        if ready():
             return venv
+        if (venv / "ready").exists():
+            log(f"the rehearsal environment is stale: {', '.join(stale_pins(venv, CONSTRAINTS.read_text()))}")
         for stale in cache_dir().glob("colab-*"):  # one venv of several GB is enough
             log(f"removing the stale rehearsal environment {stale}")
             shutil.rmtree(stale, ignore_errors=True)
-        log(f"building the Colab rehearsal environment in {venv} (once per constraints file: several GB)")
+        log(f"building the Colab rehearsal environment in {venv} (once per Python and package versions: several GB)")
         start = time.perf_counter()
         base_python = Path(getattr(sys, "_base_executable", sys.executable))
         subprocess.run([str(base_python), "-m", "venv", str(venv)], check=True)
@@ -347,6 +373,10 @@ class ColabRehearsal:
             "GIT_CONFIG_KEY_1": "url.file:///nonexistent/only-the-course-repository-is-served/.insteadOf",
             "GIT_CONFIG_VALUE_1": "https://",
         }
+        # The machine's thread and BLAS settings (e.g. OMP_NUM_THREADS from pytest -n, OPENBLAS_CORETYPE where a
+        # processor needs it): the kernel computes as a kernel of this machine would.
+        env.update({name: value for name, value in os.environ.items()
+                    if name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") or name.startswith("OPENBLAS_")})
         spec = {"argv": [str(overlay / "bin" / "python"), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                 "display_name": "Colab rehearsal", "language": "python", "env": env}
         folder = jupyter_path / "kernels" / "colab-rehearsal"
