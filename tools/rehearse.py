@@ -304,7 +304,8 @@ def wheelhouse(venv: Path, project: Path, log=print) -> Path:
         if (folder / "ready").exists():
             return folder
         log(f"preparing the wheelhouse {folder}")
-        shutil.rmtree(folder, ignore_errors=True)
+        for old in venv.glob("wheelhouse-*"):  # an earlier pyproject.toml's: a few MB each, never read again
+            shutil.rmtree(old, ignore_errors=True)
         python = venv / "bin" / "python"
         report = folder / "report.json"
         folder.mkdir(parents=True)
