@@ -154,3 +154,13 @@ def test_every_notebook_gets_one_smoke_run():
         assert (plain in without, colab in without) == (True, False), f"{path.stem}: the plain smoke run"
     for stem in KOREAN_SMOKE:
         assert f"tests/test_notebooks.py::test_notebook_runs_in_smoke_mode[ko-{stem}]" in full
+
+
+def test_records_from_parallel_test_processes_are_all_kept(tmp_path):
+    """Under pytest -n 2 two workers record notebook times into one JSON file: nbkit.record keeps every entry."""
+    timings = tmp_path / "seconds.json"
+    code = ("import sys\nfrom tools import nbkit\n"
+            "for i in range(200):\n    nbkit.record(sys.argv[1], ('runs', f'{sys.argv[2]}-{i}'), i)")
+    writers = [subprocess.Popen([sys.executable, "-c", code, str(timings), str(n)], cwd=REPO) for n in range(4)]
+    assert [w.wait(timeout=120) for w in writers] == [0] * 4
+    assert len(json.loads(timings.read_text())["runs"]) == 4 * 200

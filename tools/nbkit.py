@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextlib
 import json
 import re
 import tomllib
@@ -339,21 +340,31 @@ def repository(root: Path = REPO) -> tuple[str, str]:
     return match.group(1), config.get("tool", {}).get("course", {}).get("ref", "main")
 
 
-def record(path: Path, keys: tuple[str, ...], value) -> None:
-    """Set ``data[keys[0]][keys[1]]... = value`` in the JSON file ``path``, creating it when missing.
-
-    Safe when several test processes (pytest-xdist workers) record into the same file at once: the
-    read-modify-write holds an exclusive lock on a ``.lock`` file beside it (POSIX; elsewhere unlocked).
-    """
+@contextlib.contextmanager
+def locked(path: Path):
+    """Hold an exclusive lock on the file ``path`` (created when missing) for the ``with`` block, so that
+    several processes (pytest-xdist workers, two test runs) take turns. POSIX; elsewhere it does not lock."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         import fcntl
     except ImportError:  # Windows: one process at a time is assumed
         fcntl = None
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
+    with open(path, "w") as handle:
         if fcntl:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            if fcntl:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def record(path: Path, keys: tuple[str, ...], value) -> None:
+    """Set ``data[keys[0]][keys[1]]... = value`` in the JSON file ``path``, creating it when missing; safe when
+    several test processes record into the same file at once (:func:`locked`, on a ``.lock`` file beside it)."""
+    path = Path(path)
+    with locked(path.with_name(path.name + ".lock")):
         data = json.loads(path.read_text()) if path.exists() else {}
         node = data
         for key in keys[:-1]:

@@ -40,7 +40,6 @@ left at its default) and skip, saying so, the checks that only hold for a full-s
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import os
@@ -200,19 +199,6 @@ def _pip(python: Path, *args: str, env: dict | None = None, quiet: bool = True) 
         raise RehearsalError(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    import fcntl  # POSIX only, like the rest of the Colab rehearsal (Colab runs Linux)
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _site_packages(prefix: Path) -> Path:
     return Path(sysconfig.get_path("purelib", vars={"base": str(prefix), "platbase": str(prefix)}))
 
@@ -247,7 +233,7 @@ def base_environment(log=print) -> Path:
 
     if ready():
         return venv
-    with _locked(cache_dir() / "build.lock"):
+    with nbkit.locked(cache_dir() / "build.lock"):
         if ready():
             return venv
         if (venv / "ready").exists():
@@ -300,7 +286,7 @@ def wheelhouse(venv: Path, project: Path, log=print) -> Path:
     folder = venv / f"wheelhouse-{key}"
     if (folder / "ready").exists():
         return folder
-    with _locked(venv / "wheelhouse.lock"):
+    with nbkit.locked(venv / "wheelhouse.lock"):
         if (folder / "ready").exists():
             return folder
         log(f"preparing the wheelhouse {folder}")
