@@ -66,6 +66,7 @@ def uint8_images():
 
 PLAIN_SMOKE = "test_notebook_runs_in_smoke_mode"  # tests/test_notebooks.py: in this checkout's environment
 COLAB_SMOKE = "test_notebook_runs_alone_as_on_colab"  # tests/test_rehearsals.py: alone, as on Colab
+_SMOKE_ON_COLAB = pytest.StashKey[list]()
 
 
 @pytest.hookimpl(trylast=True)  # after -m and -k have deselected what they deselect
@@ -80,14 +81,19 @@ def pytest_collection_modifyitems(config, items):
         config.hook.pytest_deselected(items=twice)
         items[:] = [item for item in items if item not in twice]
         config.stash[_SMOKE_ON_COLAB] = [item.callspec.id for item in twice]
+        if hasattr(config, "workeroutput"):  # a pytest-xdist worker: tell the main process, which prints the summary
+            config.workeroutput["smoke_on_colab"] = config.stash[_SMOKE_ON_COLAB]
 
 
-_SMOKE_ON_COLAB = pytest.StashKey[list]()
+@pytest.hookimpl(optionalhook=True)  # pytest-xdist's hook, in the main process: a worker has finished
+def pytest_testnodedown(node, error):
+    node.config.stash[_SMOKE_ON_COLAB] = getattr(node, "workeroutput", {}).get("smoke_on_colab", [])
 
 
 def pytest_terminal_summary(terminalreporter, config):
     moved = config.stash.get(_SMOKE_ON_COLAB, [])
     if moved:
         terminalreporter.write_line(
-            f"{len(moved)} plain smoke runs deselected: the Colab rehearsal runs those notebooks in smoke mode "
+            f"{len(moved)} plain smoke run{'s' * (len(moved) != 1)} deselected: the Colab rehearsal runs those "
+            f"notebooks in smoke mode "
             f"and makes the same checks ({', '.join(moved)})")
