@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -149,10 +150,15 @@ def test_augmentation_explorer_in_jupyterlab(request):
                 timeout=120_000)
             # Select the first cell in command mode, then Shift+Enter runs each cell and moves on:
             # markdown cells render, code cells queue up in order, ending with the explorer.
+            active = re.compile(r"\bjp-mod-active\b")
             cells.nth(0).locator(".jp-InputPrompt").first.click()
             page.keyboard.press("Escape")
-            for _ in range(last + 1):
+            expect(cells.nth(0)).to_have_class(active, timeout=30_000)
+            for index in range(last + 1):
                 page.keyboard.press("Shift+Enter")
+                # the next cell is active once this one is queued: a key press that a busy page dropped
+                # would otherwise leave a cell unrun (and a NameError further down)
+                expect(cells.nth(index + 1)).to_have_class(active, timeout=30_000)
             explorer = cells.nth(last).locator(".jp-OutputArea-output")
             padding = explorer.locator(".widget-slider").first
             checkbox = explorer.locator(".widget-checkbox input[type='checkbox']").first

@@ -58,7 +58,8 @@ def colab():
 def test_notebook_runs_alone_as_on_colab(colab, path):
     """Also the notebook's smoke run: it gets every check of the plain smoke run (nbkit.smoke_problems), which
     tests/conftest.py then leaves out, so a full test run executes each notebook once in smoke mode."""
-    run = colab.run(path)  # raises RehearsalError, saying why, on an error or an unfaithful environment
+    # raises RehearsalError, saying why, on an error or an unfaithful environment
+    run = colab.run(path, timeout=nbkit.TEST_CELL_TIMEOUT_S)
     _record("colab", path.stem, run["seconds"])
     executed = nbkit.read(run["executed"])
     nbkit.save_figures(executed, nbkit.REPO / "artifacts" / "figures", path.stem)
@@ -117,7 +118,7 @@ def test_full_shape_knobs_exist_in_the_parameters_cell(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_runs_in_full_shape(path):
-    run = rehearse.full_shape(path)  # raises RehearsalError naming the cell on an error
+    run = rehearse.full_shape(path, timeout=nbkit.TEST_CELL_TIMEOUT_S)  # RehearsalError naming the cell on an error
     _record("full_shape", path.stem, run["seconds"])
     assert run["probe"].get("RUN_MODE") == "full"
     assert run["results"].get("run_mode") == "full", "the notebook must end with course_utils.show_results"

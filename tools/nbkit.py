@@ -183,6 +183,12 @@ def imports(nb) -> list[tuple[int, str]]:
     return found
 
 
+# Seconds one cell may run in the tests' notebook executions before the run fails: no cell of a smoke or
+# full-shape run needs a minute, so only a kernel that stopped answering reaches it (ipykernel 7 could drop
+# a request and leave the client waiting forever; CI then failed after its 90 minutes instead).
+TEST_CELL_TIMEOUT_S = 300
+
+
 def execute(path: Path, out: Path, parameters: dict | None = None, cwd: Path | None = None,
             timeout: int | None = None, kernel_name: str = "python3",
             append: Iterable[str] = ()) -> nbformat.NotebookNode:
@@ -217,9 +223,17 @@ CHECKED_OUTPUT = "NBVAL_CHECK_OUTPUT"  # a code cell whose committed output must
 
 
 def _printed(cell) -> str:
-    """What a cell printed: its stdout and stderr streams and its text/plain results, in order."""
+    """What a cell printed: its stdout and stderr streams and its text/plain results, in order.
+
+    Consecutive outputs of one stream count as one: the kernel sends what a cell prints in chunks, and
+    where it cuts depends on timing (a busy machine cuts one ``print`` output into two)."""
     parts = []
+    stream = None
     for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream" and out.get("name") == stream:
+            parts.append(out.get("text", ""))
+            continue
+        stream = out.get("name") if out.get("output_type") == "stream" else None
         if out.get("output_type") == "stream":
             parts.append(f"[{out.get('name')}] {out.get('text', '')}")
         elif out.get("output_type") in ("execute_result", "display_data"):
