@@ -70,7 +70,7 @@ def test_notebook_runs_in_smoke_mode(path):
     nbkit.save_figures(nb, ARTIFACTS / "figures", name)
     problems = nbkit.smoke_problems(nbkit.read(path), nb)
     assert not problems, f"{path.name}:\n" + "\n".join(problems)
-    assert seconds < SMOKE_BUDGET_S, f"smoke run took {seconds:.0f} s (target 90 s)"
+    assert seconds < SMOKE_BUDGET_S, f"smoke run took {seconds:.0f} s (target 90 s); slowest: {nbkit.slowest_cells(nb)}"
 
 
 def test_same_seed_same_smoke_numbers(tmp_path):
@@ -171,3 +171,117 @@ def test_records_from_parallel_test_processes_are_all_kept(tmp_path):
     writers = [subprocess.Popen([sys.executable, "-c", code, str(timings), str(n)], cwd=REPO) for n in range(4)]
     assert [w.wait(timeout=120) for w in writers] == [0] * 4
     assert len(json.loads(timings.read_text())["runs"]) == 4 * 200
+
+
+def _seconds_to_see_a_reply(widget_class, wait_s: float = 2.0) -> float:
+    """The race behind 02's 300-second explorer cell, replayed on real ZeroMQ sockets.
+
+    A client waits on its shell channel for an execute reply. The reply reaches the client's socket while
+    the event loop is busy, and then the Output-widget stand-in sends a comm message on that socket, as
+    nbclient's does for each output a cell draws into an ``ipywidgets.Output``. Returns how long the
+    waiting client took to see the reply."""
+    import asyncio
+    from types import SimpleNamespace
+
+    import zmq
+    import zmq.asyncio
+    from jupyter_client.channels import AsyncZMQSocketChannel
+    from jupyter_client.session import Session
+
+    async def scenario():
+        kernel = zmq.Context.instance().socket(zmq.ROUTER)  # plays the kernel's shell socket
+        kernel.rcvtimeo = 5000
+        port = kernel.bind_to_random_port("tcp://127.0.0.1")
+        client = zmq.asyncio.Context.instance().socket(zmq.DEALER)
+        client.connect(f"tcp://127.0.0.1:{port}")
+        session = Session(key=b"secret")
+        shell = AsyncZMQSocketChannel(client, session)
+        widget = widget_class("comm-1", {"outputs": []}, SimpleNamespace(session=session, shell_channel=shell), None)
+        widget.parent_header = {}
+        try:
+            session.send(client, "execute_request", {"code": "explorer = ..."})
+            identity = kernel.recv_multipart()[0]
+            waiting = asyncio.ensure_future(shell.get_msg(timeout=wait_s))
+            await asyncio.sleep(0.1)  # the client now waits for the reply
+            session.send(kernel, "execute_reply", {"status": "ok"}, ident=identity)
+            time.sleep(0.1)  # the reply arrives while the event loop is busy (here: asleep)
+            widget.sync_state()  # the stand-in sends a comm message on the same socket
+            start = time.perf_counter()
+            reply = await waiting
+            seconds = time.perf_counter() - start
+            assert reply["msg_type"] == "execute_reply"
+            _, frames = session.feed_identities(kernel.recv_multipart()[1:])
+            comm = session.deserialize(frames)  # the kernel can read (and verify) the comm message
+            assert comm["msg_type"] == "comm_msg" and comm["content"]["comm_id"] == "comm-1"
+            return seconds
+        finally:
+            client.close(linger=0)
+            kernel.close(linger=0)
+
+    return asyncio.run(scenario())
+
+
+def test_output_widget_messages_do_not_hide_the_execute_reply():
+    """nbclient's own Output-widget stand-in consumes the reply's wake-up: the client sees it only when its
+    wait times out (this is what made 02's explorer cell last exactly its 300 s timeout in CI). nbkit's
+    stand-in sends through pyzmq's asyncio API, and the reply is seen at once."""
+    from nbclient.output_widget import OutputWidget
+
+    assert _seconds_to_see_a_reply(OutputWidget, wait_s=2.0) > 1.5, "control: nbclient's stand-in misses the reply"
+    assert _seconds_to_see_a_reply(nbkit.output_widget_class(), wait_s=2.0) < 0.5
+
+
+def test_executions_use_the_fixed_output_widget(tmp_path, monkeypatch):
+    """nbkit.execute runs notebooks with that stand-in, and the kernel still receives what the widget shows."""
+    widget_class = nbkit.output_widget_class()
+    sent = []
+    original = widget_class._publish_msg
+    monkeypatch.setattr(widget_class, "_publish_msg",
+                        lambda self, *args, **kwargs: (sent.append(args[0]), original(self, *args, **kwargs)))
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import ipywidgets as widgets\nfrom IPython.display import display\n"
+                                  "out = widgets.Output()\nwith out:\n    print('drawn in the widget')\ndisplay(out)"),
+        nbformat.v4.new_code_cell("print([o.get('text') for o in out.outputs])"),
+    ])
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / "widget.ipynb"
+    nbformat.write(nb, str(path))
+    executed = nbkit.execute(path, tmp_path / "executed.ipynb", timeout=60)
+    assert sent and set(sent) == {"comm_msg"}
+    assert executed.cells[-1].outputs[0]["text"] == "['drawn in the widget\\n']\n"
+
+
+def test_command_line_executes_and_reports_each_notebook(tmp_path):
+    """python -m tools.nbkit runs every notebook it is given with the parameters given, and names the cell
+    that failed."""
+    def notebook(name, code):
+        parameters = nbformat.v4.new_code_cell("EPOCHS = None", metadata={"tags": ["parameters"]})
+        nb = nbformat.v4.new_notebook(cells=[parameters, nbformat.v4.new_code_cell(code)])
+        nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, str(tmp_path / name))
+        return str(tmp_path / name)
+
+    good = notebook("good.ipynb", "print('epochs:', EPOCHS * 2)")
+    bad = notebook("bad.ipynb", "1 / 0")
+    command = [sys.executable, "-m", "tools.nbkit", bad, good, "-p", "EPOCHS", "3", "--out", str(tmp_path / "out")]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "bad.ipynb: FAILED at cell 2 (1 / 0): ZeroDivisionError: division by zero" in done.stdout
+    assert "good.ipynb: ran in" in done.stdout
+    assert "epochs: 6" in nbkit.read(tmp_path / "out" / "good.ipynb").cells[-1].outputs[0]["text"]
+    missing = subprocess.run([sys.executable, "-m", "tools.nbkit", str(tmp_path / "nope.ipynb")], cwd=REPO,
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "no such notebook" in missing.stderr
+
+
+def test_slowest_cells_say_where_the_time_went():
+    cells = [nbformat.v4.new_code_cell("RUN_MODE = None"), nbformat.v4.new_code_cell("RUN_MODE = 'smoke'"),
+             nbformat.v4.new_markdown_cell("text"), nbformat.v4.new_code_cell("\nexplorer = make()"),
+             nbformat.v4.new_code_cell("fit()")]
+    cells[1].metadata["tags"] = ["injected-parameters"]
+    for cell, seconds in zip(cells, (0.1, 0.0, None, 300.0, 2.5), strict=True):
+        if seconds is not None:
+            cell.metadata["papermill"] = {"duration": seconds}
+    nb = nbformat.v4.new_notebook(cells=cells)
+    assert nbkit.slowest_cells(nb, 2) == "cell 3 (explorer = make()) 300.0 s, cell 4 (fit()) 2.5 s"
+    assert nbkit.slowest_cells(nbformat.v4.new_notebook()) == "no cell timings"

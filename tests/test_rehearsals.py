@@ -69,7 +69,7 @@ def test_notebook_runs_alone_as_on_colab(colab, path):
     assert probe["direct_url"]["vcs_info"]["vcs"] == "git", "course_utils must come from the setup cell's git URL"
     assert not probe["direct_url"].get("dir_info", {}).get("editable"), "course_utils must not be editable"
     assert path.name in probe["cwd_files"]
-    assert run["seconds"] < COLAB_BUDGET_S, f"took {run['seconds']:.0f} s"
+    assert run["seconds"] < COLAB_BUDGET_S, f"took {run['seconds']:.0f} s; slowest: {nbkit.slowest_cells(executed)}"
 
 
 def test_colab_rehearsal_reports_an_undeclared_import(colab, tmp_path):
@@ -133,7 +133,8 @@ def test_notebook_runs_in_full_shape(path):
     share = rehearse.FULL_SHAPE_BUDGET_S / len(NOTEBOOKS)  # the target: all notebooks within the budget
     assert run["seconds"] < 2 * share, (  # twice the share, as the smoke budget, for a busy machine
         f"{path.name} took {run['seconds']:.0f} s in full shape; all notebooks share {rehearse.FULL_SHAPE_BUDGET_S} s "
-        f"(about {share:.0f} s each) on the 2-core CI machine: turn a data-size knob down in tools/rehearse.py")
+        f"(about {share:.0f} s each) on the 2-core CI machine; slowest: "
+        f"{nbkit.slowest_cells(nbkit.read(run['executed']))}. Turn a data-size knob down in tools/rehearse.py")
 
 
 def test_full_shape_reports_an_error_in_a_full_mode_branch(tmp_path):

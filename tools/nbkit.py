@@ -11,8 +11,8 @@ Import it as ``tools.nbkit`` with the repository root on ``sys.path``: pytest pu
 
 - which files are the course notebooks (:func:`notebooks`, :func:`all_notebooks`);
 - reading and writing them, cell sources, the parameters and setup cells, the imports of the code;
-- executing one headless with papermill (:func:`execute`) and reading back what it reported
-  (:func:`results`, :func:`outputs`, :func:`figures`, :func:`first_error`);
+- executing one headless with papermill (:func:`execute`, also ``python -m tools.nbkit NOTEBOOK``) and
+  reading back what it reported (:func:`results`, :func:`outputs`, :func:`figures`, :func:`first_error`);
 - the repository the course is published from (:func:`repository`, from pyproject.toml) and the
   measurements in ``benchmarks/results`` (:func:`measurements`).
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import base64
 import contextlib
+import functools
 import json
 import re
 import tomllib
@@ -184,9 +185,69 @@ def imports(nb) -> list[tuple[int, str]]:
 
 
 # Seconds one cell may run in the tests' notebook executions before the run fails: no cell of a smoke or
-# full-shape run needs a minute, so only a kernel that stopped answering reaches it (ipykernel 7 could drop
-# a request and leave the client waiting forever; CI then failed after its 90 minutes instead).
+# full-shape run needs a minute, so only a lost message reaches it, and the run fails in minutes instead of
+# at CI's 90-minute limit.
 TEST_CELL_TIMEOUT_S = 300
+
+ENGINE = "course_nbclient"  # papermill's nbclient engine, with nbclient's Output widget fixed (below)
+
+
+@functools.cache
+def output_widget_class() -> type:
+    """nbclient's stand-in for a front end's ``ipywidgets.Output``, with a race fixed.
+
+    A cell that draws into an ``Output`` widget (notebook 02's augmentation explorer) makes nbclient act as
+    the front end: for each output captured, its ``OutputWidget`` sends a comm message back to the kernel on
+    the shell socket. ``jupyter_client``'s ``Session.send`` sends it on a blocking shadow of the client's
+    asyncio socket, behind pyzmq's back. ZeroMQ signals new messages on an edge-triggered file descriptor,
+    and that raw send can consume the signal of the execute reply that arrives at the same moment: the
+    client then never sees the reply while it waits. The cell "ends" only when the wait's timeout fires and
+    a last check finds the reply (in CI, 02's explorer cell took 300.0 s, the timeout, instead of 0.4 s;
+    with no timeout, the run hangs; reported upstream as nbclient issue 312, open). Sending through pyzmq's
+    asyncio API makes pyzmq check the socket again after the send, so no reply is missed
+    (``tests/test_notebooks.py`` shows both).
+    """
+    import zmq.asyncio
+    from nbclient.jsonutil import json_clean
+    from nbclient.output_widget import OutputWidget
+
+    class CourseOutputWidget(OutputWidget):
+        def _publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
+            socket = self.kernel_client.shell_channel.socket
+            if not isinstance(socket, zmq.asyncio.Socket):  # a blocking client: no race to avoid
+                return super()._publish_msg(msg_type, data, metadata, buffers, **keys)
+            content = json_clean(dict(data=data or {}, comm_id=self.comm_id, **keys))
+            session = self.kernel_client.session
+            msg = session.msg(msg_type, content=content, parent=self.parent_header, metadata=metadata or {})
+            socket.send_multipart(session.serialize(msg) + list(buffers or []))  # sent now; then pyzmq re-checks
+
+    return CourseOutputWidget
+
+
+@functools.cache
+def _engine_name() -> str:
+    """Register (once) and name papermill's nbclient engine that uses :func:`output_widget_class`."""
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.log import logger
+
+    class Client(PapermillNotebookClient):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.widget_registry["@jupyter-widgets/output"] = {"OutputModel": output_widget_class()}
+
+    class Engine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
+                                     stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
+            for name in ("input_path", "timeout", "startup_timeout"):  # as papermill's own engine
+                kwargs.pop(name, None)
+            return Client(nb_man, timeout=execution_timeout, startup_timeout=start_timeout, kernel_name=kernel_name,
+                          log=logger, log_output=log_output, stdout_file=stdout_file, stderr_file=stderr_file,
+                          **kwargs).execute()
+
+    papermill_engines.register(ENGINE, Engine)
+    return ENGINE
 
 
 def execute(path: Path, out: Path, parameters: dict | None = None, cwd: Path | None = None,
@@ -211,7 +272,7 @@ def execute(path: Path, out: Path, parameters: dict | None = None, cwd: Path | N
         nbformat.write(nb, str(source_path))
     try:
         papermill.execute_notebook(str(source_path), str(out), parameters=parameters or {}, kernel_name=kernel_name,
-                                   language="python",
+                                   language="python", engine_name=_engine_name(),
                                    cwd=str(cwd or path.parent), progress_bar=False, execution_timeout=timeout)
     finally:
         if source_path != path:
@@ -342,6 +403,22 @@ def first_error(nb) -> dict | None:
     return None
 
 
+def slowest_cells(nb, count: int = 3) -> str:
+    """The ``count`` longest cells of a papermill run, e.g. ``cell 15 (explorer = ...) 300.0 s``: for a
+    message that says where the time went. Cells count from 1 as in :func:`first_error`."""
+    timed = []
+    number = 0
+    for cell in nb.cells:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            continue
+        number += 1
+        seconds = cell.get("metadata", {}).get("papermill", {}).get("duration")
+        if cell.cell_type == "code" and seconds is not None:
+            first = next((line for line in source(cell).splitlines() if line.strip()), "")
+            timed.append((seconds, f"cell {number} ({first[:40]}) {seconds:.1f} s"))
+    return ", ".join(text for _, text in sorted(timed, reverse=True)[:count]) or "no cell timings"
+
+
 def repository(root: Path = REPO) -> tuple[str, str]:
     """``(owner/name, ref)`` the course is published from: pyproject.toml's ``[project.urls] Repository``
     (a GitHub URL) and ``[tool.course] ref``. Badges, Colab setup cells and README links follow it."""
@@ -391,3 +468,52 @@ def measurements(mode: str, results_dir: Path = RESULTS_DIR) -> dict:
     """What ``benchmarks/notebook_resources.py`` recorded in ``mode`` (``{}`` when nothing was)."""
     path = Path(results_dir) / f"notebook_resources_{mode}.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _value(text: str):
+    """A parameter given on the command line: a Python literal (1, 0.5, True, None), else the text itself."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m tools.nbkit NOTEBOOK... [-p NAME VALUE]...``: execute notebooks headless as the tests do."""
+    import argparse
+    import time
+
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.nbkit",
+        description="Execute notebooks headless with papermill, as the tests do (nbclient's Output-widget race "
+                    "fixed, see output_widget_class). Each executed copy is written to --out.")
+    parser.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="set a parameters-cell value, e.g. -p RUN_MODE smoke -p EPOCHS 2")
+    parser.add_argument("--out", type=Path, default=REPO / "artifacts" / "executed",
+                        help="folder for the executed copies (default: artifacts/executed)")
+    parser.add_argument("--timeout", type=int, default=None, help="seconds one cell may run (default: no limit)")
+    args = parser.parse_args(argv)
+    missing = [str(path) for path in args.notebooks if not path.is_file()]
+    if missing:
+        parser.error(f"no such notebook: {', '.join(missing)}")
+    parameters = {name: _value(value) for name, value in args.parameter}
+    failed = 0
+    for path in args.notebooks:
+        out = args.out / path.name
+        start = time.perf_counter()
+        try:
+            execute(path, out, parameters, timeout=args.timeout)
+        except Exception as exc:  # a cell's error, a timeout, a dead kernel: report it, go on with the next
+            failed += 1
+            error = first_error(read(out)) if out.exists() else None
+            where = (f"cell {error['cell']} ({error['first_line'][:60]}): {error['ename']}: {error['evalue']}"
+                     if error else f"{type(exc).__name__}: {exc}"[:500])
+            print(f"{path.name}: FAILED at {where} (executed copy: {out})")
+            continue
+        print(f"{path.name}: ran in {time.perf_counter() - start:.0f} s -> {out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
