@@ -383,40 +383,44 @@ def save_figures(nb, folder: Path, name: str) -> int:
     return len(pngs)
 
 
-def first_error(nb) -> dict | None:
-    """The first error output of an executed notebook, or None: ``{"cell", "first_line", "ename", "evalue"}``.
+_ADDED_BY_PAPERMILL = {"injected-parameters", "papermill-error-cell-tag"}
 
-    ``cell`` counts from 1 in the notebook as written: the cells papermill adds (its injected parameters,
-    its error banners) are not counted. ``first_line`` is the cell's first line of code.
-    """
-    added_by_papermill = {"injected-parameters", "papermill-error-cell-tag"}
+
+def _numbered(nb):
+    """``(number, cell, first line of its code)`` for the cells as written: numbered from 1, without the
+    cells papermill adds (its injected parameters, its error banners)."""
     number = 0
     for cell in nb.cells:
-        if added_by_papermill & set(cell.get("metadata", {}).get("tags", [])):
+        if _ADDED_BY_PAPERMILL & set(cell.get("metadata", {}).get("tags", [])):
             continue
         number += 1
+        yield number, cell, next((line for line in source(cell).splitlines() if line.strip()), "")
+
+
+def first_error(nb) -> dict | None:
+    """The first error output of an executed notebook, or None:
+    ``{"cell", "first_line", "ename", "evalue", "where"}``, ``where`` saying all of it in one line.
+
+    ``cell`` counts from 1 in the notebook as written: the cells papermill adds are not counted.
+    ``first_line`` is the cell's first line of code.
+    """
+    for number, cell, first in _numbered(nb):
         for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
             if output.get("output_type") == "error":
-                lines = [line for line in source(cell).splitlines() if line.strip()]
-                return {"cell": number, "first_line": lines[0] if lines else "", "ename": output.get("ename", ""),
-                        "evalue": output.get("evalue", "")}
+                ename, evalue = output.get("ename", ""), output.get("evalue", "")
+                return {"cell": number, "first_line": first, "ename": ename, "evalue": evalue,
+                        "where": f"cell {number} ({first[:60]}): {ename}: {evalue}"}
     return None
 
 
 def slowest_cells(nb, count: int = 3) -> str:
     """The ``count`` longest cells of a papermill run, e.g. ``cell 15 (explorer = ...) 300.0 s``: for a
-    message that says where the time went. Cells count from 1 as in :func:`first_error`."""
-    timed = []
-    number = 0
-    for cell in nb.cells:
-        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
-            continue
-        number += 1
-        seconds = cell.get("metadata", {}).get("papermill", {}).get("duration")
-        if cell.cell_type == "code" and seconds is not None:
-            first = next((line for line in source(cell).splitlines() if line.strip()), "")
-            timed.append((seconds, f"cell {number} ({first[:40]}) {seconds:.1f} s"))
-    return ", ".join(text for _, text in sorted(timed, reverse=True)[:count]) or "no cell timings"
+    message that says where the time went. Cells are numbered as in :func:`first_error`."""
+    timed = [(cell.metadata["papermill"]["duration"], f"cell {number} ({first[:40]})")
+             for number, cell, first in _numbered(nb)
+             if cell.cell_type == "code" and cell.get("metadata", {}).get("papermill", {}).get("duration") is not None]
+    return ", ".join(f"{where} {seconds:.1f} s" for seconds, where in sorted(timed, reverse=True)[:count]) \
+        or "no cell timings"
 
 
 def repository(root: Path = REPO) -> tuple[str, str]:
@@ -507,8 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # a cell's error, a timeout, a dead kernel: report it, go on with the next
             failed += 1
             error = first_error(read(out)) if out.exists() else None
-            where = (f"cell {error['cell']} ({error['first_line'][:60]}): {error['ename']}: {error['evalue']}"
-                     if error else f"{type(exc).__name__}: {exc}"[:500])
+            where = error["where"] if error else f"{type(exc).__name__}: {exc}"[:500]
             print(f"{path.name}: FAILED at {where} (executed copy: {out})")
             continue
         print(f"{path.name}: ran in {time.perf_counter() - start:.0f} s -> {out}")

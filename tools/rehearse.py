@@ -135,7 +135,7 @@ def _failure(path: Path, executed: Path, what: str, exc: Exception) -> Rehearsal
     error = nbkit.first_error(nbkit.read(executed)) if executed.exists() else None
     if error is None:  # e.g. a cell ran past the timeout, or the kernel died
         return RehearsalError(f"{path.name}: {what} did not finish: {type(exc).__name__}: {exc}"[:2000])
-    where = f"{path.name}, cell {error['cell']} ({error['first_line'][:60]}): {error['ename']}: {error['evalue']}"
+    where = f"{path.name}, {error['where']}"
     if error["ename"] in ("ModuleNotFoundError", "ImportError") and what == "the Colab rehearsal":
         return RehearsalError(
             f"{where}\nThe notebook imports a module that neither Colab's preinstalled packages "
