@@ -74,10 +74,13 @@ def binder_url(notebook: str, root: Path = REPO) -> str:
 
 
 def badges(notebook: str, root: Path = REPO) -> str:
+    """The Colab and Binder badges between their markers, each marker on a line of its own: a line that starts
+    with an HTML comment and goes on with Markdown is a raw HTML block in CommonMark, and GitHub, JupyterLab,
+    Colab and nbviewer would print the badges' Markdown as text (tests/test_markdown.py)."""
     return (
-        "<!-- badges -->"
+        "<!-- badges -->\n"
         f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(notebook, root)}) "
-        f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_url(notebook, root)})"
+        f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_url(notebook, root)})\n"
         "<!-- /badges -->"
     )
 

@@ -1,0 +1,77 @@
+"""Markdown renders as Markdown in every front end: checked with a CommonMark parser (markdown-it-py, the
+parser behind JupyterLab's and GitHub's behaviour for these cases).
+
+CommonMark turns a line that starts with an HTML comment into a raw HTML block that runs to the end of the
+line holding ``-->``: whatever Markdown follows the comment on that line (badges, a code span) is printed
+as text. Comments must stand on lines of their own.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+
+from tools import nbkit
+
+REPO = nbkit.REPO
+COMMONMARK = MarkdownIt("commonmark")
+COMMENT = re.compile(r"<!--.*?-->", re.S)
+
+
+def swallowed_markdown(text: str) -> list[str]:
+    """Raw HTML blocks that start with a comment and hold more than comments: Markdown printed as text."""
+    found = []
+    for token in COMMONMARK.parse(text):
+        if token.type == "html_block" and token.content.lstrip().startswith("<!--"):
+            rest = COMMENT.sub("", token.content).strip()
+            if rest:
+                line = token.map[0] + 1 if token.map else "?"
+                found.append(f"line {line}: {token.content.strip()[:90]!r}")
+    return found
+
+
+def markdown_sources() -> list[tuple[str, str]]:
+    """(where, Markdown text) for every markdown cell of every notebook (both editions) and every Markdown
+    file a reader opens (the root's *.md and each folder's README.md)."""
+    sources = []
+    for path in nbkit.all_notebooks(REPO / "notebooks"):
+        for index, cell in enumerate(nbkit.read(path).cells):
+            if cell.cell_type == "markdown":
+                sources.append((f"{path.relative_to(REPO)} cell {index}", nbkit.source(cell)))
+    files = [*REPO.glob("*.md"), *REPO.glob("*/README.md")]
+    for path in sorted(p for p in files if not p.relative_to(REPO).parts[0].startswith(".")):
+        sources.append((str(path.relative_to(REPO)), path.read_text(encoding="utf-8")))
+    return sources
+
+
+def test_no_markdown_is_swallowed_by_a_raw_html_block():
+    problems = [f"{where}, {problem}" for where, text in markdown_sources() for problem in swallowed_markdown(text)]
+    assert not problems, (
+        "A line starting with an HTML comment and going on with Markdown renders as raw text on GitHub, in "
+        "JupyterLab and Colab. Put the comment on a line of its own:\n  " + "\n  ".join(problems))
+
+
+@pytest.mark.parametrize("text, bad", [
+    ("# Title\n\n<!-- badges -->[![Colab](a.svg)](b)<!-- /badges -->\n", True),  # the bug this test guards
+    ("<!-- test-command -->`python -m pytest`\n", True),
+    ("# Title\n\n<!-- badges -->\n[![Colab](a.svg)](b)\n<!-- /badges -->\n", False),
+    ("# Title\n<!-- summary: what you learn -->\n\ntext\n", False),  # a comment alone on its line
+    ("<details>\n<summary>Solution</summary>\n\ntext\n</details>\n", False),  # HTML that is meant as HTML
+])
+def test_the_check_finds_swallowed_markdown(text, bad):
+    assert bool(swallowed_markdown(text)) is bad
+
+
+def test_title_cells_render_their_badges_as_images():
+    """What a reader sees in the title cell: two badge images, and no literal Markdown."""
+    for path in nbkit.all_notebooks(REPO / "notebooks"):
+        html = COMMONMARK.render(nbkit.header(nbkit.read(path)))
+        assert html.count("<img ") == 2, f"{path.relative_to(REPO)}: the title cell should show 2 badge images"
+        assert "[![" not in html, f"{path.relative_to(REPO)}: the title cell shows badge Markdown as text"
+
+
+def test_readme_test_command_renders_as_code():
+    html = COMMONMARK.render(Path(REPO / "README.md").read_text(encoding="utf-8"))
+    assert re.search(r"<code>python -m pytest[^<]*</code>", html), "README's test command should render as code"
