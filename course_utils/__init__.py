@@ -11,12 +11,15 @@
 - ``widgets``: interactive explorers
 - ``results``: the results table each notebook ends with
 - ``selfcheck``: self-checks whose threshold only holds in a full-size, full-mode run
+- ``run_settings``: ``RunSettings``, each notebook's sizes per run mode, and its self-checks
+- ``compare``: ``compare_runs``, variants repeated over seeds, ranked only beyond their spread
 - ``models``: models that later notebooks reuse (LeNet from 03, ResNet9 from 07, FashionCNN from 08)
 - ``pretrained``: torchvision pretrained models that fall back to random weights offline
 - ``sampling``: datasets and collate functions that go into DataLoader workers
 """
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .checks import NonFiniteLossError
+from .compare import Comparison, compare_runs
 from .data import (
     DatasetNotAvailableError,
     balanced_subset,
@@ -35,6 +38,7 @@ from .models import FashionCNN, LeNet, ResidualBlock, ResNet9
 from .plot import plot_confusion_matrix, plot_history, plot_per_class_accuracy, show_images, unnormalize
 from .pretrained import build_pretrained, weights_cache_path
 from .results import show_results
+from .run_settings import RunSettings
 from .sampling import (
     UNLABELED,
     CsvImageDataset,
@@ -49,6 +53,7 @@ from .train import History, count_parameters, fit, parameter_groups, train_one_e
 __all__ = [
     # env
     "RUN_MODES", "detect_platform", "environment_report", "get_device", "resolve_run_mode", "seed_everything",
+    "RunSettings",
     # data
     "DatasetNotAvailableError", "balanced_subset", "channel_stats", "data_root", "load_cifar10", "load_cifar100",
     "load_fashion_mnist", "stratified_split", "targets_of", "GPULoader",
@@ -60,7 +65,7 @@ __all__ = [
     "FashionCNN", "LeNet", "ResidualBlock", "ResNet9", "build_pretrained", "weights_cache_path",
     # figures and results
     "plot_confusion_matrix", "plot_history", "plot_per_class_accuracy", "show_images", "unnormalize",
-    "show_results", "FullModeExpectationWarning", "check_full_mode",
+    "show_results", "FullModeExpectationWarning", "check_full_mode", "Comparison", "compare_runs",
     # datasets and collate functions for DataLoader workers
     "UNLABELED", "CsvImageDataset", "CsvRecordStream", "MaskedLabels",
     "pad_collate", "seed_worker",

@@ -98,22 +98,24 @@ def test_colab_rehearsal_reports_a_repository_file(colab, tmp_path):
 
 # -- full shape ------------------------------------------------------------------------------------------
 
-def test_full_shape_knobs_name_every_notebook():
+def test_full_shape_sizes_name_data_size_knobs_of_their_notebook():
+    """A renamed or removed knob fails here, instead of silently running full mode at its smoke size."""
     stems = {p.stem for p in NOTEBOOKS}
-    assert set(rehearse.FULL_SHAPE_KNOBS) == stems, (
-        "FULL_SHAPE_KNOBS in tools/rehearse.py must have one entry per notebook: missing "
-        f"{sorted(stems - set(rehearse.FULL_SHAPE_KNOBS))}, unknown {sorted(set(rehearse.FULL_SHAPE_KNOBS) - stems)}")
+    assert set(rehearse.FULL_SHAPE_SIZES) <= stems, f"unknown notebooks: {set(rehearse.FULL_SHAPE_SIZES) - stems}"
+    for stem, sizes in rehearse.FULL_SHAPE_SIZES.items():
+        tables = nbkit.mode_knobs(nbkit.read(nbkit.NOTEBOOK_DIR / f"{stem}.ipynb"))
+        for knob, value in sizes.items():
+            assert knob in tables, f"{stem}: {knob} is not a per-mode knob of its parameters cell (tools/rehearse.py)"
+            assert rehearse.DATA_SIZE_KNOB.search(knob), f"{stem}: {knob} is not a data size (images, epochs, steps)"
+            assert isinstance(value, int) and 0 < value < tables[knob]["smoke"], \
+                f"{stem}: {knob} = {value} should be a positive size below its smoke value {tables[knob]['smoke']}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_full_shape_knobs_exist_in_the_parameters_cell(path):
-    """A renamed or removed knob fails here, instead of silently running full mode at full size."""
-    parameters = nbkit.parameters(nbkit.read(path))
-    for knob, value in rehearse.FULL_SHAPE_KNOBS[path.stem].items():
-        assert knob in parameters, f"{knob} is not in {path.name}'s parameters cell (tools/rehearse.py names it)"
-        assert parameters[knob] == "None", \
-            f"{path.name}: {knob} should default to None (chosen by run mode), not {parameters[knob]}"
-        assert isinstance(value, int) and value > 0, f"{knob}: a positive size"
+def test_full_shape_turns_down_data_sizes_only():
+    knobs = rehearse.full_shape_knobs(nbkit.NOTEBOOK_DIR / "07_resnet.ipynb")
+    assert knobs["EPOCHS"] == 1 and knobs["EXERCISE_EPOCHS"] == 1  # a listed value, and a smoke value
+    assert not {"WIDTHS", "BATCH_SIZE", "PEAK_LR"} & set(knobs), "shapes and rates keep their full-mode values"
+    assert rehearse.full_shape_knobs(nbkit.NOTEBOOK_DIR / "01_datasets_and_dataloaders.ipynb") == {}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -122,19 +124,19 @@ def test_notebook_runs_in_full_shape(path):
     _record("full_shape", path.stem, run["seconds"])
     assert run["probe"].get("RUN_MODE") == "full"
     assert run["results"].get("run_mode") == "full", "the notebook must end with course_utils.show_results"
-    # FULL_SIZE: True only when every data-size knob is left at None (a notebook without such knobs is always
-    # full size); cu.check_full_mode skips, saying so, the checks that only hold for a full-size run.
-    knobs = rehearse.FULL_SHAPE_KNOBS[path.stem]
+    # settings.full_size (cu.RunSettings): False when a knob was set to one value, as the rehearsal does; a notebook
+    # without size knobs is always full size. cu.check_full_mode then skips, saying so, the full-size-only checks.
+    knobs = rehearse.full_shape_knobs(path)
     expected = not knobs
     assert run["probe"].get("FULL_SIZE") is expected, (
-        f"{path.name}: FULL_SIZE is {run['probe'].get('FULL_SIZE')!r} with the knobs {knobs}, expected {expected}: "
-        "compute it right after the parameters cell, e.g. "
-        "FULL_SIZE = all(v is None for v in (EPOCHS, TRAIN_IMAGES))")
+        f"{path.name}: settings.full_size is {run['probe'].get('FULL_SIZE')!r} with the knobs {knobs}, expected "
+        f"{expected}: read every per-mode knob with settings = cu.RunSettings(RUN_MODE, EPOCHS=EPOCHS, ...)")
     share = rehearse.FULL_SHAPE_BUDGET_S / len(NOTEBOOKS)  # the target: all notebooks within the budget
     assert run["seconds"] < 2 * share, (  # twice the share, as the smoke budget, for a busy machine
         f"{path.name} took {run['seconds']:.0f} s in full shape; all notebooks share {rehearse.FULL_SHAPE_BUDGET_S} s "
         f"(about {share:.0f} s each) on the 2-core CI machine; slowest: "
-        f"{nbkit.slowest_cells(nbkit.read(run['executed']))}. Turn a data-size knob down in tools/rehearse.py")
+        f"{nbkit.slowest_cells(nbkit.read(run['executed']))}. "
+        "Turn a data-size knob down in FULL_SHAPE_SIZES (tools/rehearse.py)")
 
 
 def test_full_shape_reports_an_error_in_a_full_mode_branch(tmp_path):

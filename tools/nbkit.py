@@ -127,6 +127,25 @@ def parameters(nb) -> dict[str, str]:
     return found
 
 
+RUN_MODE_KEYS = {"smoke", "fast", "full"}  # course_utils.RUN_MODES
+
+
+def mode_knobs(nb) -> dict[str, dict]:
+    """The knobs of the parameters cell that hold one value per run mode (``EPOCHS = {"smoke": 1, "fast": 4,
+    "full": 30}``, read by ``course_utils.RunSettings``), as ``{name: {mode: value}}``, in cell order."""
+    found = {}
+    for node in ast.parse(_without_magics(source(parameters_cell(nb)))).body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Dict)):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+            if set(value) == RUN_MODE_KEYS:
+                found[node.targets[0].id] = value
+    return found
+
+
 def find_cells(nb, pattern: str, cell_type: str = "code") -> list:
     """Cells of ``cell_type`` whose source matches the regular expression ``pattern``."""
     regex = re.compile(pattern, re.M)

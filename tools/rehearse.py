@@ -33,9 +33,9 @@ A notebook that imports a module that neither Colab nor course_utils brings, or 
 repository, fails with a :class:`RehearsalError` that says so.
 
 **Full shape** (:func:`full_shape`). ``RUN_MODE = "full"`` with only the data-size knobs of
-:data:`FULL_SHAPE_KNOBS` turned down (images, epochs, steps), so full mode's models, widths, batch
-sizes, input sizes and branches run on a CPU. Notebooks compute ``FULL_SIZE`` (every data-size knob
-left at its default) and skip, saying so, the checks that only hold for a full-size run.
+:func:`full_shape_knobs` turned down (images, epochs, steps), so full mode's models, widths, batch
+sizes, input sizes and branches run on a CPU. Notebooks read their knobs with ``cu.RunSettings``, whose
+``full_size`` is False then, and skip, saying so, the checks that only hold for a full-size run.
 """
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -66,27 +67,33 @@ CONSTRAINTS = REPO / ".ci" / "constraints.txt"
 COLAB_PACKAGES = ("torch", "torchvision", "numpy", "pandas", "matplotlib", "scikit-learn", "tqdm", "ipywidgets",
                   "psutil", "ipykernel")
 
-# The data-size knobs of each notebook for the full-shape rehearsal: full mode's models, batch sizes and
-# input sizes, with few images and epochs. Only knobs that are data sizes (images, epochs, steps) belong
-# here, never widths, batch sizes or input sizes; each must exist in the notebook's parameters cell
-# with the default None ("chosen by run mode") (tests/test_rehearsals.py checks both).
-FULL_SHAPE_KNOBS: dict[str, dict[str, object]] = {
-    "01_datasets_and_dataloaders": {},
+# The full-shape rehearsal runs full mode with every data-size knob turned down: the knobs of the parameters cell
+# that hold one value per run mode (``EPOCHS = {"smoke": 1, "fast": 4, "full": 30}``, read by cu.RunSettings) and
+# whose name says they count images, epochs or steps. Each takes its smoke value, or the smaller value below where
+# full mode's shapes (widths, batch sizes, input sizes) make the smoke size too slow for the CI's budget.
+# Widths, batch sizes and input sizes are never turned down: they are what this rehearsal is for.
+DATA_SIZE_KNOB = re.compile(r"(?:^|_)(?:IMAGES|EPOCHS|STEPS)$|^PATIENCE$")
+FULL_SHAPE_SIZES: dict[str, dict[str, int]] = {
     "02_normalization_and_augmentation": {"TEST_IMAGES": 500},
     "03_first_cnn": {"EPOCHS": 1, "TRAIN_IMAGES": 500, "VAL_IMAGES": 200, "TEST_IMAGES": 200},
-    "04_cnn_batchnorm_cifar100": {"EPOCHS": 1, "ABLATION_EPOCHS": 1, "TRAIN_IMAGES": 512, "EVAL_IMAGES": 200,
-                                  "TEST_IMAGES": 200},
-    "05_vgg": {"EPOCHS": 1, "TRAIN_IMAGES": 256, "EVAL_IMAGES": 200, "TEST_IMAGES": 200},
-    "06_transfer_learning": {"SOURCE_IMAGES": 500, "PRETRAIN_EPOCHS": 1, "TARGET_IMAGES": 100, "TARGET_EPOCHS": 1,
-                             "TRAIN_IMAGES": 10, "VAL_IMAGES": 10, "TEST_IMAGES": 10, "EPOCHS": 1,
-                             "VGG_TRAIN_IMAGES": 5, "VGG_TEST_IMAGES": 5, "TIMING_STEPS": 1},
-    "07_resnet": {"EPOCHS": 1, "TRAIN_IMAGES": 512, "VAL_IMAGES": 100, "TEST_IMAGES": 100, "LOADER_IMAGES": 512,
-                  "EXERCISE_IMAGES": 512, "EXERCISE_EPOCHS": 1, "EXERCISE_STEPS": 2},
-    "08_dataset_sampler_internals": {"EPOCHS": 2, "PATIENCE": 1, "TRAIN_IMAGES": 500, "VAL_IMAGES": 200,
-                                     "TEST_IMAGES": 500},
-    "09_semi_supervised_sampler": {"EPOCHS": 2, "WARMUP_EPOCHS": 1, "TRAIN_IMAGES": 1000, "TEST_IMAGES": 500},
-    "10_distributed_data_parallel": {"EPOCHS": 1, "TRAIN_IMAGES": 1001, "TEST_IMAGES": 500},
+    "04_cnn_batchnorm_cifar100": {"TRAIN_IMAGES": 512, "EVAL_IMAGES": 200, "TEST_IMAGES": 200},
+    "05_vgg": {"TRAIN_IMAGES": 256, "EVAL_IMAGES": 200, "TEST_IMAGES": 200},
+    "06_transfer_learning": {"SOURCE_IMAGES": 500, "TARGET_IMAGES": 100, "TARGET_EPOCHS": 1, "TRAIN_IMAGES": 10,
+                             "VAL_IMAGES": 10, "TEST_IMAGES": 10, "VGG_TRAIN_IMAGES": 5, "VGG_TEST_IMAGES": 5,
+                             "TIMING_STEPS": 1},
+    "07_resnet": {"EPOCHS": 1, "TRAIN_IMAGES": 512, "VAL_IMAGES": 100, "TEST_IMAGES": 100, "EXERCISE_STEPS": 2},
+    "08_dataset_sampler_internals": {"EPOCHS": 2, "VAL_IMAGES": 200, "TEST_IMAGES": 500},
+    "10_distributed_data_parallel": {"EPOCHS": 1},
 }
+
+
+def full_shape_knobs(path: Path) -> dict[str, int]:
+    """The data-size knobs of notebook ``path`` and the values the full-shape rehearsal gives them."""
+    smaller = FULL_SHAPE_SIZES.get(Path(path).stem, {})
+    return {name: smaller.get(name, table["smoke"]) for name, table in nbkit.mode_knobs(nbkit.read(path)).items()
+            if DATA_SIZE_KNOB.search(name)}
+
+
 FULL_SHAPE_BUDGET_S = 600  # all notebooks together, on the 2-core CI machine
 
 PROBE_MIMETYPE = "application/vnd.course-rehearsal+json"
@@ -116,7 +123,8 @@ FULL_SHAPE_PROBE = f'''# Appended by tools/rehearse.py: the run mode, and whethe
 def _rehearsal_probe():
     import resource
     from IPython.display import display
-    display({{"{PROBE_MIMETYPE}": {{"RUN_MODE": RUN_MODE, "FULL_SIZE": globals().get("FULL_SIZE", "not defined"),
+    settings = globals().get("settings")  # cu.RunSettings; a notebook without size knobs has none (always full size)
+    display({{"{PROBE_MIMETYPE}": {{"RUN_MODE": RUN_MODE, "FULL_SIZE": getattr(settings, "full_size", True),
                                   "cpu_seconds": {CPU_SECONDS}}}}}, raw=True)
 
 _rehearsal_probe()
@@ -164,16 +172,14 @@ def _run(path: Path, out: Path, parameters: dict, what: str, **kwargs) -> tuple[
 
 def full_shape(path: Path, out_dir: Path = ARTIFACTS / "full_shape", knobs: dict | None = None,
                timeout: int | None = None) -> dict:
-    """Execute ``path`` with ``RUN_MODE="full"`` and its data-size ``knobs`` (default: :data:`FULL_SHAPE_KNOBS`).
+    """Execute ``path`` with ``RUN_MODE="full"`` and its data-size ``knobs`` (default: :func:`full_shape_knobs`).
 
     Runs in an empty working folder, without the exercise solutions (as a student's *Run All*).
     Returns ``{"seconds", "results", "probe", "executed"}``; raises :class:`RehearsalError` on an error.
     """
     path = Path(path)
     if knobs is None:
-        if path.stem not in FULL_SHAPE_KNOBS:
-            raise RehearsalError(f"{path.name}: add its data-size knobs to FULL_SHAPE_KNOBS in tools/rehearse.py")
-        knobs = FULL_SHAPE_KNOBS[path.stem]
+        knobs = full_shape_knobs(path)
     out = Path(out_dir) / path.name
     with tempfile.TemporaryDirectory(prefix="full_shape_") as work:
         nb, seconds = _run(path, out, {"RUN_MODE": "full", "SHOW_SOLUTIONS": False, **knobs},
