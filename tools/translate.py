@@ -17,8 +17,10 @@ translates. When the English cell changes, its hash changes and the translation 
 translator updates the Korean text and the hash (``--todo`` prints both the new English text and
 the new hash). Two parts of the title cell are rendered, not translated: the badges (``<!-- badges
 --><!-- /badges -->``, filled with links to the Korean notebook) and the measured runtime line
-(``<!-- runtime -->`` in the translation, replaced by the English notebook's ``**Runtime**`` line),
-so re-measuring runtimes or moving the repository does not make a translation stale.
+(``<!-- runtime -->`` in the translation, replaced by the Korean runtime line that
+``tools/readme_table.runtime_line_ko`` renders from the same measurements as the English one), so
+re-measuring runtimes or moving the repository does not make a translation stale. Every phrase a tool
+writes into the Korean edition is written in Korean (tests/test_translations.py checks it).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import nbformat
 
-from tools import nbkit
+from tools import nbkit, readme_table
 
 LANG = "ko"
 TRANSLATIONS = nbkit.REPO / "translations" / LANG
@@ -130,8 +132,7 @@ def build(english: Path) -> nbformat.NotebookNode:
         if BADGES.search(text):
             text = BADGES.sub(lambda _: korean_badges(english.name), text)
         if RUNTIME_MARK in text:
-            runtime = RUNTIME.search(nbkit.source(cell))
-            text = text.replace(RUNTIME_MARK, runtime.group(0) if runtime else "")
+            text = text.replace(RUNTIME_MARK, readme_table.runtime_line_ko(english.stem))
         cell.source = text
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["course"] = {**nb.metadata.get("course", {}), "edition": LANG, "generated_from": english.name}
