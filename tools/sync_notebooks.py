@@ -140,6 +140,12 @@ def stale(root: Path = REPO) -> list[str]:
 def sync_all(root: Path = REPO) -> list[str]:
     """Render every numbered notebook and README.md; return what changed."""
     changed = [path.name for path in nbkit.notebooks(root / "notebooks") if sync(path, root)]
+    return changed + render_readmes(root)
+
+
+def render_readmes(root: Path = REPO) -> list[str]:
+    """Render the READMEs' tables; return the names of the READMEs that changed."""
+    changed = []
     for name, render_readme in READMES:
         readme = root / name
         if not readme.is_file():
@@ -260,6 +266,8 @@ def main(argv=None) -> int:
 
     written, failed = translate.regenerate()
     changed += [f"{translate.LANG}/{name}" for name in written]
+    if written:  # README.ko.md's tables show the Korean notebooks' titles and summaries
+        changed += [name for name in render_readmes() if name not in changed]
     print("updated: " + ", ".join(changed) if changed else "everything was up to date")
     if failed:
         print(f"Korean edition not regenerated for {len(failed)} notebook(s) whose translation is stale: "
