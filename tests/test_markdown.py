@@ -4,6 +4,10 @@ parser behind JupyterLab's and GitHub's behaviour for these cases).
 CommonMark turns a line that starts with an HTML comment into a raw HTML block that runs to the end of the
 line holding ``-->``: whatever Markdown follows the comment on that line (badges, a code span) is printed
 as text. Comments must stand on lines of their own.
+
+Bold and emphasis follow CommonMark's flanking rules: a closing ``**`` that follows punctuation (a code span's
+backtick, %, a parenthesis) closes only if whitespace or punctuation comes next. Korean puts a particle right
+after a word, so ``**58.53%**를`` and ``**`BatchSampler`**도`` print their asterisks; ``**58.53%를**`` renders.
 """
 from __future__ import annotations
 
@@ -75,3 +79,44 @@ def test_title_cells_render_their_badges_as_images():
 def test_readme_test_command_renders_as_code():
     html = COMMONMARK.render(Path(REPO / "README.md").read_text(encoding="utf-8"))
     assert re.search(r"<code>python -m pytest[^<]*</code>", html), "README's test command should render as code"
+
+
+MATH = re.compile(r"\$[^$]*\$")
+
+
+def unclosed_emphasis(text: str) -> list[str]:
+    """Asterisks a CommonMark parser leaves as text: bold or emphasis that never opened or closed (math and code
+    excluded), each with its line and the text around it."""
+    found = []
+    for token in COMMONMARK.parse(text):
+        if token.type != "inline":
+            continue
+        if any(child.type == "text" and "*" in MATH.sub("", child.content) for child in token.children):
+            line = token.map[0] + 1 if token.map else "?"
+            star = token.content.find("*")
+            found.append(f"line {line}: {token.content[max(0, star - 40):star + 50]!r}")
+    return found
+
+
+def test_bold_and_emphasis_render_in_both_editions():
+    problems = [f"{where}, {problem}" for where, text in markdown_sources() for problem in unclosed_emphasis(text)]
+    assert not problems, (
+        "Bold or emphasis that CommonMark does not close, so readers see the asterisks. Bold that ends in "
+        "punctuation (`code`, %, ')') must be followed by a space or punctuation: put a Korean particle inside "
+        "the bold (**58.53%를**, **`torchrun`이**), see GLOSSARY.md rule 12:\n  " + "\n  ".join(problems))
+
+
+@pytest.mark.parametrize("text, bad", [
+    ("원본 글은 **58.53%**를 보고합니다.", True),  # issue 27: 04 cell 24
+    ("인덱스를 리스트로 묶는 **`BatchSampler`**도 만듭니다.", True),  # issue 27: 08 cell 29
+    ("Processes are started by **`torchrun`**which reads them.", True),
+    ("*spawn*과 *`fork`*는 다릅니다.", True),
+    ("원본 글은 **58.53%를** 보고합니다.", False),
+    ("프로세스들은 **`torchrun`이** 실행합니다.", False),
+    ("**실행 시간(측정값)**: smoke 모드 약 20초", False),
+    ("**Runtime** (measured): smoke ~20 s.", False),
+    ("The `x ** 2` term and $a*b$ are code and math.", False),
+    ("| 층 | 출력 |\n| --- | --- |\n| **배치 정규화** | 64 |", False),
+])
+def test_the_check_finds_bold_that_does_not_render(text, bad):
+    assert bool(unclosed_emphasis(text)) is bad

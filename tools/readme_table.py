@@ -91,8 +91,14 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _course_table(root: Path, folder: Path, header: str, not_fast: str, not_full: str) -> str:
-    """One row per notebook of ``folder``: title (linked), summary, measured runtimes, Colab and Binder badges."""
+def _runtime_cell(entry: dict) -> str:
+    return f"~{human_seconds(entry['seconds'])} ({hardware_name(entry)})"
+
+
+def _course_table(root: Path, folder: Path, header: str, not_fast: str, not_full: str,
+                  runtime_cell=_runtime_cell) -> str:
+    """One row per notebook of ``folder``: title (linked), summary, measured runtimes (each written by
+    ``runtime_cell``, the edition's phrasing), Colab and Binder badges."""
     from tools import sync_notebooks
 
     results_dir = root / "benchmarks" / "results"
@@ -100,8 +106,8 @@ def _course_table(root: Path, folder: Path, header: str, not_fast: str, not_full
     for path in nbkit.notebooks(folder):
         info = notebook_info(path)
         fast, full = measured(path.stem, "fast", results_dir), measured(path.stem, "full", results_dir)
-        fast_text = f"~{human_seconds(fast['seconds'])} ({hardware_name(fast)})" if fast else not_fast
-        full_text = f"~{human_seconds(full['seconds'])} ({hardware_name(full)})" if full else not_full
+        fast_text = runtime_cell(fast) if fast else not_fast
+        full_text = runtime_cell(full) if full else not_full
         in_repo = path.relative_to(root).as_posix()
         launch = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
                   f"({sync_notebooks.colab_url(in_repo, root)}) "
@@ -117,18 +123,17 @@ def course_table(root: Path = REPO) -> str:
                          "not measured yet", "pending a GPU run")
 
 
-def korean_course_table(root: Path = REPO) -> str:
-    """README.ko.md's course table: the Korean notebooks (notebooks/ko/), their Korean titles and summaries."""
-    header = "| # | 노트북 | 배우는 내용 | fast 모드 (CPU) | full 모드 (GPU) | 열기 |"
-    return _course_table(root, root / "notebooks" / "ko", header, "측정 전", "GPU 측정 전")
+def _accuracy_keys(entry: dict) -> list[str]:
+    """The keys of the accuracies a results entry shows: those ending in ``accuracy``, chance excluded."""
+    return [key for key, value in (entry.get("results") or {}).items()
+            if key.endswith("accuracy") and key != "chance_accuracy" and isinstance(value, (int, float))]
 
 
 def _measured_cell(entry: dict) -> str:
     """Accuracies the notebook reported, its runtime and peak memory, from one results entry."""
     results = entry.get("results") or {}
-    shown = [f"{key.removesuffix('accuracy').rstrip('_').replace('_', ' ') or 'accuracy'} {100 * value:.1f}%"
-             for key, value in results.items()
-             if key.endswith("accuracy") and key != "chance_accuracy" and isinstance(value, (int, float))]
+    shown = [f"{key.removesuffix('accuracy').rstrip('_').replace('_', ' ') or 'accuracy'} {100 * results[key]:.1f}%"
+             for key in _accuracy_keys(entry)]
     cost = [human_seconds(entry["seconds"])]
     if entry.get("peak_rss_mib"):
         cost.append(f"peak RAM {entry['peak_rss_mib'] / 1024:.1f} GB")
@@ -300,11 +305,134 @@ def render(readme: str, root: Path = REPO, tables=None) -> str:
     return readme
 
 
-KOREAN_TABLES = (("course-table-ko", korean_course_table),)
+# -- the Korean edition's phrasing --------------------------------------------------------------------
+# The same measurements, written in Korean: README.ko.md's tables and the runtime line of each Korean
+# notebook's title cell (tools/translate.py puts it where the translation has ``<!-- runtime -->``).
+# tests/test_translations.py fails if the English phrasing above appears in the Korean edition.
+
+def human_seconds_ko(seconds: float) -> str:
+    """:func:`human_seconds` in Korean: '8초', '25초', '1.5분', '12분'."""
+    number, unit = human_seconds(seconds).split()
+    return number + {"s": "초", "min": "분"}[unit]
+
+
+def hardware_name_ko(entry: dict) -> str:
+    """The machine of one measurement: the GPU's name, else ``N코어 CPU``."""
+    hw = entry.get("hardware") or {}
+    return entry.get("gpu") or hw.get("gpu") or f"{hw.get('cpu_count', '?')}코어 CPU"
+
+
+def _runtime_cell_ko(entry: dict) -> str:
+    return f"약 {human_seconds_ko(entry['seconds'])}({hardware_name_ko(entry)})"
+
+
+def runtime_line_ko(stem: str, results_dir: Path = nbkit.RESULTS_DIR) -> str:
+    """The runtime line of the Korean notebook ``stem``'s title cell, from the same measurements as
+    :func:`runtime_line`."""
+    smoke, fast, full = (measured(stem, mode, results_dir) for mode in ("smoke", "fast", "full"))
+    parts = [f"smoke 모드 약 {human_seconds_ko(smoke['seconds'])}" if smoke else "smoke 모드 측정 전",
+             f"fast 모드 {_runtime_cell_ko(fast)}" if fast else "fast 모드 측정 전",
+             f"full 모드 {_runtime_cell_ko(full)}" if full else "full 모드(GPU) 측정 전"]
+    return f"**실행 시간(측정값)**: {', '.join(parts)}"
+
+
+def korean_course_table(root: Path = REPO) -> str:
+    """README.ko.md's course table: the Korean notebooks (notebooks/ko/), their Korean titles and summaries."""
+    header = "| # | 노트북 | 배우는 내용 | fast 모드(CPU) | full 모드(GPU) | 열기 |"
+    return _course_table(root, root / "notebooks" / "ko", header, "측정 전", "GPU 측정 전", _runtime_cell_ko)
+
+
+# The accuracies the notebooks report (``course_utils.show_results`` keys), named as the Korean notebooks
+# name them. A key missing here is shown as the key itself, in code format; a test lists the missing ones.
+KOREAN_RESULT_LABELS = {
+    "centroid_clean_test_accuracy": "중심 분류기 테스트(증강 없음)",
+    "hand_loop_val_accuracy": "직접 작성한 루프 검증",
+    "relu_test_accuracy": "ReLU 테스트",
+    "tanh_test_accuracy": "tanh 테스트",
+    "ablation_batchnorm_dropout_val_accuracy": "(b) 배치 정규화+드롭아웃 검증",
+    "ablation_neither_val_accuracy": "(b) 둘 다 없음 검증",
+    "ablation_no_batchnorm_val_accuracy": "(b) 배치 정규화 없음 검증",
+    "ablation_no_dropout_val_accuracy": "(b) 드롭아웃 없음 검증",
+    "design_a_test_accuracy": "설계 (a) 테스트",
+    "design_a_tta_test_accuracy": "설계 (a) TTA 테스트",
+    "design_b_test_accuracy": "설계 (b) 테스트",
+    "lenet_test_accuracy": "LeNet 테스트",
+    "vgg_test_accuracy": "VGG 테스트",
+    "transfer_feature_extraction_test_accuracy": "특징 추출 테스트",
+    "transfer_finetune_test_accuracy": "미세 조정 테스트",
+    "transfer_scratch_test_accuracy": "처음부터 학습 테스트",
+    "vgg16_head_test_accuracy": "VGG16 헤드 테스트",
+    "test_accuracy": "테스트",
+    "test_tta_accuracy": "TTA 테스트",
+    "val_accuracy": "검증",
+    "cnn_test_accuracy": "CNN 테스트",
+    "new_cnn_test_accuracy": "newCNN 테스트",
+    "all_labels_test_accuracy": "모든 레이블 테스트",
+    "labels_only_test_accuracy": "레이블 10%(같은 에폭 수) 테스트",
+    "labels_only_same_steps_test_accuracy": "레이블 10%(같은 스텝 수) 테스트",
+    "pseudo_label_test_accuracy": "의사 레이블링(같은 에폭 수) 테스트",
+    "pseudo_label_same_steps_test_accuracy": "의사 레이블링(같은 스텝 수) 테스트",
+    "ddp_test_accuracy": "DDP 테스트",
+}
+
+
+def _measured_cell_ko(entry: dict) -> str:
+    """:func:`_measured_cell` in Korean."""
+    results = entry.get("results") or {}
+    shown = [f"{KOREAN_RESULT_LABELS.get(key, f'`{key}`')} {100 * results[key]:.1f}%" for key in _accuracy_keys(entry)]
+    cost = [human_seconds_ko(entry["seconds"])]
+    if entry.get("peak_rss_mib"):
+        cost.append(f"최대 RAM {entry['peak_rss_mib'] / 1024:.1f} GB")
+        tree = entry.get("tree_peak_rss_mib") or 0
+        if tree > 1.25 * entry["peak_rss_mib"]:
+            cost.append(f"하위 프로세스 포함 최대 {tree / 1024:.1f} GB")
+    if entry.get("gpu_peak_mib"):
+        cost.append(f"최대 GPU 메모리 {entry['gpu_peak_mib'] / 1024:.1f} GB")
+    return "; ".join(filter(None, [", ".join(shown), ", ".join(cost)]))
+
+
+def _machines_note_ko(mode: str, results_dir: Path) -> str:
+    """:func:`_machines_note` in Korean."""
+    source = f"`benchmarks/results/notebook_resources_{mode}.json`"
+    entries = {stem: entry for stem, entry in (nbkit.measurements(mode, results_dir).get("notebooks") or {}).items()
+               if measured(stem, mode, results_dir)}
+    if not entries:
+        return f"{mode} 모드는 아직 기록된 실행이 없습니다({source})."
+    machines: dict[str, list[str]] = {}
+    for stem, entry in sorted(entries.items()):
+        machines.setdefault(_hardware(entry).replace("-core CPU", "코어 CPU"), []).append(stem[:2])
+    if len(machines) == 1:
+        return f"{mode} 모드 측정 환경: {next(iter(machines))} ({source})."
+    listed = "; ".join(f"{name} (노트북 {', '.join(numbers)})" for name, numbers in machines.items())
+    return f"{mode} 모드 측정 환경: {listed} ({source})."
+
+
+def korean_results_table(root: Path = REPO) -> str:
+    """README.ko.md's table of measured results: :func:`results_table` from the same files, in Korean, with the
+    Korean notebooks' titles."""
+    results_dir = root / "benchmarks" / "results"
+    rows = ["| # | 노트북 | fast 모드(CPU): 정확도; 시간, 메모리 | full 모드(GPU): 정확도; 시간, 메모리 |",
+            "| --- | --- | --- | --- |"]
+    for path in nbkit.notebooks(root / "notebooks" / "ko"):
+        info = notebook_info(path)
+        cells = []
+        for mode, pending in (("fast", "fast 모드 측정 전"), ("full", "GPU 측정 전")):
+            entry = measured(path.stem, mode, results_dir)
+            cells.append(_measured_cell_ko(entry) if entry else pending)
+        rows.append(f"| {info['number']} | {_cell(info['title'])} | {cells[0]} | {cells[1]} |")
+    notes = [_machines_note_ko(mode, results_dir) for mode in ("fast", "full")]
+    notes.append("최대 RAM은 커널이 쓴 메모리의 최댓값입니다. '하위 프로세스 포함'은 커널과 하위 프로세스가 "
+                 "쓴 메모리의 합을 0.5초마다 재서 얻은 최댓값입니다. 데이터 로더의 워커는 커널과 공유하는 "
+                 "메모리가 두 번 세어지므로 실제보다 큰 값이고, 별도의 Python 프로세스로 학습하는 노트북 10에서는 "
+                 "실제 합계에 가깝습니다.")
+    return "\n".join(rows) + "\n\n" + "\n".join(f"- {n}" for n in notes)
+
+
+KOREAN_TABLES = (("course-table-ko", korean_course_table), ("results-table-ko", korean_results_table))
 
 
 def render_korean(readme: str, root: Path = REPO) -> str:
-    """README.ko.md's text with its course table rendered."""
+    """README.ko.md's text with its course table and its table of measured results rendered."""
     return render(readme, root, KOREAN_TABLES)
 
 

@@ -15,7 +15,10 @@ What is rendered, and from where:
 - each notebook's ``**Runtime** (measured):`` line (first cell): from the measurements in
   ``benchmarks/results/notebook_resources_<mode>.json`` (``python -m benchmarks.notebook_resources``);
 - README.md's course table and measured-results table (``tools/readme_table.py``): from the notebooks'
-  titles and summaries, the same measurements and the repository URL.
+  titles and summaries, the same measurements and the repository URL;
+- the Korean edition (``tools/translate.py``): notebooks/ko/ with their runtime lines, and README.ko.md's
+  course table and measured-results table, in Korean phrasing (``readme_table.runtime_line_ko``,
+  ``korean_course_table``, ``korean_results_table``) from the same facts.
 """
 from __future__ import annotations
 
@@ -116,7 +119,8 @@ def sync(path: Path, root: Path = REPO) -> bool:
     return nbkit.write(render(path, root), path)
 
 
-# The READMEs with rendered tables: the English one, and the Korean one (its course table lists notebooks/ko/).
+# The READMEs with rendered tables: the English one, and the Korean one (its tables list notebooks/ko/ and are
+# written in Korean).
 READMES = (("README.md", readme_table.render), ("README.ko.md", readme_table.render_korean))
 
 
@@ -136,6 +140,12 @@ def stale(root: Path = REPO) -> list[str]:
 def sync_all(root: Path = REPO) -> list[str]:
     """Render every numbered notebook and README.md; return what changed."""
     changed = [path.name for path in nbkit.notebooks(root / "notebooks") if sync(path, root)]
+    return changed + render_readmes(root)
+
+
+def render_readmes(root: Path = REPO) -> list[str]:
+    """Render the READMEs' tables; return the names of the READMEs that changed."""
+    changed = []
     for name, render_readme in READMES:
         readme = root / name
         if not readme.is_file():
@@ -256,6 +266,8 @@ def main(argv=None) -> int:
 
     written, failed = translate.regenerate()
     changed += [f"{translate.LANG}/{name}" for name in written]
+    if written:  # README.ko.md's tables show the Korean notebooks' titles and summaries
+        changed += [name for name in render_readmes() if name not in changed]
     print("updated: " + ", ".join(changed) if changed else "everything was up to date")
     if failed:
         print(f"Korean edition not regenerated for {len(failed)} notebook(s) whose translation is stale: "

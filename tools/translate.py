@@ -1,7 +1,8 @@
 """The Korean edition: notebooks/ko/ generated from the English notebooks plus translations/ko/*.md.
 
     python -m tools.translate            # regenerate notebooks/ko/*.ipynb (fails on stale translations)
-    python -m tools.translate --check    # exit 1 when a translation is stale/missing or notebooks/ko is out of date
+    python -m tools.translate --check    # exit 1 when a translation is stale/missing, notebooks/ko is out of date,
+                                         # or the Korean text breaks one of GLOSSARY.md's mechanical rules
     python -m tools.translate --todo 03  # show what to translate: each stale or missing cell, English and old Korean
 
 One source of truth. Code cells of a Korean notebook are the English notebook's, unchanged (code,
@@ -17,8 +18,10 @@ translates. When the English cell changes, its hash changes and the translation 
 translator updates the Korean text and the hash (``--todo`` prints both the new English text and
 the new hash). Two parts of the title cell are rendered, not translated: the badges (``<!-- badges
 --><!-- /badges -->``, filled with links to the Korean notebook) and the measured runtime line
-(``<!-- runtime -->`` in the translation, replaced by the English notebook's ``**Runtime**`` line),
-so re-measuring runtimes or moving the repository does not make a translation stale.
+(``<!-- runtime -->`` in the translation, replaced by the Korean runtime line that
+``tools/readme_table.runtime_line_ko`` renders from the same measurements as the English one), so
+re-measuring runtimes or moving the repository does not make a translation stale. Every phrase a tool
+writes into the Korean edition is written in Korean (tests/test_translations.py checks it).
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ from pathlib import Path
 
 import nbformat
 
-from tools import nbkit
+from tools import nbkit, readme_table
 
 LANG = "ko"
 TRANSLATIONS = nbkit.REPO / "translations" / LANG
@@ -130,8 +133,7 @@ def build(english: Path) -> nbformat.NotebookNode:
         if BADGES.search(text):
             text = BADGES.sub(lambda _: korean_badges(english.name), text)
         if RUNTIME_MARK in text:
-            runtime = RUNTIME.search(nbkit.source(cell))
-            text = text.replace(RUNTIME_MARK, runtime.group(0) if runtime else "")
+            text = text.replace(RUNTIME_MARK, readme_table.runtime_line_ko(english.stem))
         cell.source = text
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["course"] = {**nb.metadata.get("course", {}), "edition": LANG, "generated_from": english.name}
@@ -184,6 +186,113 @@ def todo(number: str) -> str:
     return "\n".join(out) or f"{english.name}: every markdown cell is translated and up to date."
 
 
+# -- the glossary's mechanical rules ------------------------------------------------------------------
+# GLOSSARY.md, "Rules for the Korean edition", lists every rule; the ones a pattern can check without
+# judgement are checked here, on the Korean text with its code, math, link targets and comment markers
+# masked. Rules that need a reader (종료 vs 멈춤, 너비 for width, 곧 meaning "soon") are not.
+
+HANGUL = "\uac00-\ud7a3"
+# An English gloss: a Korean word (or the closing * of an emphasized one) directly followed by (English).
+GLOSS = re.compile(rf"(?<=[{HANGUL}*])\(([A-Za-z][A-Za-z0-9 .,'/&+\-]*)\)")
+STYLE_RULES = (
+    # "X, 곧 Y" for "X, i.e. Y". Not after a connective ending (-면, -서, -고, ...), where 곧 means "soon".
+    ("8", re.compile(r"(?<![면서고며니데만도록자게듯에\s]),[ \t]*곧(?=\s)"),
+     "'곧' for 'i.e.' reads as 'soon': write '즉'"),
+    ("10", re.compile(r"(?:니다|세요|까요)[ \t]*:"), "a sentence ends in ':': end it with '.'"),
+    ("11", re.compile("올리듀스"), "keep all-reduce in English: *all-reduce*, `all_reduce`"),
+    ("11", re.compile(r"스텝\S*\s+(?:\S+\s+)?밟|밟\S*\s+(?:\S+\s+){0,2}스텝"),
+     "not '스텝을 밟다': write '스텝을 수행하다' or '한 번 갱신하다'"),
+    ("11", re.compile("파이썬"), "write Python"),
+    ("11", re.compile("부분 집합"), "write 부분집합"),
+    ("11", re.compile("흑백"), "grayscale is 회색조"),
+    ("11", re.compile(r"(?<![\d.])0\.\.1(?![\d.])"), "write 0~1 (0..1 only in code)"),
+)
+
+
+def _masked(text: str) -> str:
+    """``text`` with code, math, link targets and HTML comment markers replaced by filler of the same length,
+    so that positions still match and no rule fires inside them."""
+    def fill(match, char="x"):
+        return re.sub(r"[^\n]", char, match.group(0))
+
+    text = re.sub(r"```.*?```", fill, text, flags=re.S)
+    text = re.sub(r"`[^`\n]*`", fill, text)
+    text = re.sub(r"\$[^$\n]+\$", fill, text)
+    text = re.sub(r"\]\([^)\s]*\)", lambda m: "]" + fill(m)[1:], text)
+    return re.sub(r"<!--|-->", lambda m: fill(m, " "), text)
+
+
+def glosses_in_parentheses(text: str) -> list[str]:
+    """English glosses written inside a parenthesis, e.g. '(데이터 증강(data augmentation) 포함)' (rule 9)."""
+    masked = _masked(text)
+    glosses = {m.start(): m for m in GLOSS.finditer(masked)}
+    found, depth = [], 0
+    for i, char in enumerate(masked):
+        if i in glosses and depth:
+            found.append(text[max(0, text.rfind("(", 0, i) - 20):glosses[i].end()])
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            depth = max(0, depth - 1)
+        elif char == "\n" and masked[i + 1:i + 2] == "\n":  # a paragraph ends every parenthesis
+            depth = 0
+    return found
+
+
+def style_problems(text: str) -> list[str]:
+    """Breaches of the glossary's mechanical rules in Korean Markdown, each with its rule and the text."""
+    masked = _masked(text)
+    found = []
+    for rule, pattern, message in STYLE_RULES:
+        for match in pattern.finditer(masked):
+            start = text.rfind("\n", 0, match.start()) + 1
+            end = text.find("\n", match.end())
+            found.append(f"rule {rule}: {message}: «{text[start:end if end >= 0 else None].strip()[:110]}»")
+    found += [f"rule 9: an English gloss inside parentheses (gloss at first use outside them, or split the "
+              f"sentence): «{' '.join(snippet.split())}»" for snippet in glosses_in_parentheses(text)]
+    return found
+
+
+TITLE = re.compile(r"^# (\d\d) · (.+)$", re.M)
+NEXT_LINK = re.compile(r"^다음: \[(\d\d) · (.+)\]\((\d\d_\w+\.ipynb)\)", re.M)
+
+
+def next_link_problems(translations: dict[str, str]) -> list[str]:
+    """``다음:`` links whose text is not the linked notebook's Korean title (or its beginning) (rule 12).
+    ``translations``: the Korean text of each notebook, by notebook file name."""
+    titles = {}
+    for name, text in translations.items():
+        if title := TITLE.search(text):
+            titles[name] = title.group(2).strip()
+    found = []
+    for name, text in translations.items():
+        for link in NEXT_LINK.finditer(text):
+            target, shown = link.group(3), link.group(2).strip()
+            title = titles.get(target)
+            if title is None:
+                found.append(f"{name}: '다음:' links to {target}, which has no Korean title")
+            elif not title.startswith(shown) or link.group(1) != target[:2]:
+                found.append(f"{name}: rule 12: the '다음:' link says «{link.group(1)} · {shown}», but {target} is "
+                             f"titled «{target[:2]} · {title}»")
+    return found
+
+
+def style_report() -> list[str]:
+    """Every breach of the mechanical rules in translations/ko and README.ko.md, each naming where it is."""
+    found = []
+    texts = {}
+    for english in nbkit.notebooks():
+        blocks = read_translations(translation_path(english))
+        texts[english.name] = "\n\n".join(block.text for block in blocks.values())
+        for block in blocks.values():
+            found += [f"{translation_path(english).name} cell {block.cell_id}: {p}" for p in style_problems(block.text)]
+    found += next_link_problems(texts)
+    readme = nbkit.REPO / "README.ko.md"
+    if readme.is_file():
+        found += [f"README.ko.md: {p}" for p in style_problems(readme.read_text(encoding="utf-8"))]
+    return found
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="report stale translations and notebooks; change nothing")
@@ -193,8 +302,8 @@ def main(argv=None) -> int:
         print(todo(args.todo))
         return 0
     if args.check:
-        found = check()
-        print("\n".join(found) if found else "The Korean edition is up to date.")
+        found = check() + style_report()
+        print("\n".join(found) if found else "The Korean edition is up to date and follows GLOSSARY.md's rules.")
         return 1 if found else 0
     written, failed = regenerate()
     for name in written:
