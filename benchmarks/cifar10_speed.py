@@ -37,10 +37,10 @@ Variants of the recipe (issue 25, item 4), each timed against the same airbench9
 ``--variants`` takes names from ``VARIANTS`` or ``NAME:KEY=VALUE,...`` (keys: RECIPE's and ``compile``);
 each variant is trained ``--runs`` times and recorded under ``variants`` (the first one is also the
 top-level ``course_resnet``). ``--parts`` leaves out the parts already measured (the input pipelines and
-the original post's recipe). ``--profile DIR`` writes a ``torch.profiler`` trace of one epoch of the first
-variant (after one warm-up epoch) to ``DIR/profile_trace.json.gz`` and its table of operators to
-``DIR/profile_table.txt``; the profiler slows the epoch down, so its seconds are no timing. The JSON file is
-rewritten after each part and each variant, so a run stopped early keeps what it measured.
+the original post's recipe). ``--profile DIR`` writes, before the variants run, a ``torch.profiler`` trace
+of one epoch of the first variant (after one warm-up epoch) to ``DIR/profile_trace.json.gz`` and its table
+of operators to ``DIR/profile_table.txt``; the profiler slows the epoch down, so its seconds are no timing.
+The JSON file is rewritten after each part and each variant, so a run stopped early keeps what it measured.
 """
 from __future__ import annotations
 
@@ -569,6 +569,13 @@ def main(argv=None):
     else:  # --quick without --target (a full run without airbench needs --target: checked above)
         target, result["target_source"] = QUICK["target"], "quick-mode placeholder"
 
+    recipe = recipes[first]
+    if args.profile:  # first: what an epoch spends its time on guides the variants
+        print(f"one epoch of variant {first} under torch.profiler ...", flush=True)
+        result["profile"] = profile_epoch(train, test, train_idx, test_idx, mean, std, device, recipe, args.seed,
+                                          args.profile)
+        save()
+
     if "course" in parts:
         result["variants"] = {}
         for name, variant in recipes.items():
@@ -588,13 +595,6 @@ def main(argv=None):
             if name == first:
                 result["course_resnet"], result["ratio_to_airbench"] = course, ratio
             save()
-
-    recipe = recipes[first]
-    if args.profile:
-        print(f"one epoch of variant {first} under torch.profiler ...", flush=True)
-        result["profile"] = profile_epoch(train, test, train_idx, test_idx, mean, std, device, recipe, args.seed,
-                                          args.profile)
-        save()
 
     if "loaders" in parts:
         loader_idx = train_idx[: QUICK["loader_images"]] if args.quick else train_idx
