@@ -624,6 +624,52 @@ def missing_requirements(wheels, present=ON_GPU_MACHINE, left_out=LEFT_OUT, pyth
     return missing
 
 
+def constraints(path: Path = CONSTRAINTS) -> dict[str, str]:
+    """CI's pinned versions, by normalized name."""
+    pins = {}
+    for line in Path(path).read_text().splitlines():
+        if "==" in line and not line.lstrip().startswith("#"):
+            name, version = line.split("#")[0].split("==")
+            pins[normalize(name.strip())] = version.strip()
+    return pins
+
+
+def manifest_problems(path: Path = MANIFEST, pins: dict | None = None) -> list[str]:
+    """What is wrong with the wheel manifest: versions other than CI's, a package twice, a package that the
+    GPU machine already has (two versions stop the install), or one that LEFT_OUT leaves out."""
+    pins = constraints() if pins is None else pins
+    rows = manifest(path)
+    names = [normalize(r["name"]) for r in rows]
+    problems = [f"{n} is listed twice" for n in sorted({n for n in names if names.count(n) > 1})]
+    problems += [f"{r['name']} {r['version']}: CI pins {pins.get(n)} (python -m benchmarks.gpu_run manifest)"
+                 for r, n in zip(rows, names, strict=True) if pins.get(n) != r["version"]]
+    problems += [f"{n} is on the GPU machine already" for n in names if n in {normalize(m) for m in ON_GPU_MACHINE}]
+    problems += [f"{n} is in LEFT_OUT" for n in names if n in {normalize(m) for m in LEFT_OUT}]
+    return problems
+
+
+def update_manifest(path: Path = MANIFEST) -> None:
+    """Rewrite the manifest's lines at CI's versions (.ci/constraints.txt), with the hashes and sizes of the
+    wheels that pip downloads for the GPU machine (after a change to the constraints)."""
+    text = Path(path).read_text()
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    pins = constraints()
+    names = [row["name"] for row in manifest(path)]
+    unpinned = [n for n in names if normalize(n) not in pins]
+    if unpinned:
+        raise RunbookError(f"{', '.join(unpinned)}: not pinned in {CONSTRAINTS.name}; pin them there first")
+    with tempfile.TemporaryDirectory() as tmp:
+        args = [a for a in pip_download_args(Path(tmp)) if a != "--require-hashes"]
+        subprocess.run([*args, "-q", *[f"{n}=={pins[normalize(n)]}" for n in names]], check=True)
+        lines = []
+        for name in names:
+            wheel = next(w for w in Path(tmp).glob("*.whl") if normalize(w.name.split("-")[0]) == normalize(name))
+            digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+            lines.append(f"{name}=={pins[normalize(name)]} --hash=sha256:{digest}  # bytes={wheel.stat().st_size}")
+    Path(path).write_text("\n".join(header + lines) + "\n")
+    print(f"wrote {path}: {len(lines)} wheels")
+
+
 def pack(data=tuple(DATASETS), wheels: bool = True, pack_dir: Path = PACK, shared: Path | None = None) -> None:
     """Copy the data archives (with materialize.py) and download the wheels into ``pack_dir``."""
     shared = shared or shared_datasets()
@@ -972,6 +1018,7 @@ def main(argv=None) -> int:
     p = sub.add_parser("pack", help="copy the data archives and download the wheels into .gpu_run/")
     p.add_argument("--data", default=",".join(DATASETS), help="comma-separated data sets (default: all)")
     p.add_argument("--no-wheels", action="store_true")
+    sub.add_parser("manifest", help="rewrite gpu_wheels.txt at .ci/constraints.txt's versions (hashes, sizes)")
     p = sub.add_parser("device", help="on the GPU machine: what a planned command runs")
     p.add_argument("--out", required=True, help="the folder whose files come back ($OUT)")
     p.add_argument("--tag", required=True, help="names the files written to --out")
@@ -1013,6 +1060,9 @@ def main(argv=None) -> int:
         if args.verb == "pack":
             pack([d for d in args.data.split(",") if d], wheels=not args.no_wheels)
             print_plan(plan_report())
+            return 0
+        if args.verb == "manifest":
+            update_manifest()
             return 0
         if args.verb == "device":
             return device(args)
