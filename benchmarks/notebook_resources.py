@@ -138,9 +138,11 @@ class TreeSampler(threading.Thread):
         return self.peak / 2**20
 
 
-def measure(path: Path, mode: str, timeout: float | None) -> dict:
+def measure(path: Path, mode: str, timeout: float | None, executed_to: Path | None = None) -> dict:
+    """One notebook's measurement (see the module's docstring). ``executed_to``: where to keep the executed
+    copy (papermill writes it as the cells run, so it also shows how far a stopped run got); default: nowhere."""
     with tempfile.TemporaryDirectory() as tmp:
-        executed = Path(tmp) / path.name
+        executed = Path(executed_to) if executed_to else Path(tmp) / path.name
         sampler = TreeSampler()
         sampler.start()
         start = time.perf_counter()
@@ -163,6 +165,19 @@ def measure(path: Path, mode: str, timeout: float | None) -> dict:
         "gpu_peak_mib": _round(probe.get("gpu_peak_mib")),
         "results": nbkit.results(ran) if ran else {},
     }
+
+
+def measure_entry(path: Path, mode: str, timeout: float | None, executed_to: Path | None = None) -> dict:
+    """:func:`measure`, with the hardware it ran on and the time: one entry of the results file."""
+    hw = hardware()  # per notebook: the load average tells whether the machine was busy
+    entry = measure(path, mode, timeout, executed_to)
+    entry["hardware"] = dict(hw, gpu=entry.get("gpu"))
+    entry["measured_at"] = now()
+    return entry
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 def _round(value):
@@ -211,11 +226,8 @@ def main(argv=None) -> int:
                            "kernel peak RSS (getrusage), sampled peak RSS of kernel + workers, results reported.")
     failed = []
     for path in nbkit.select(args.notebooks):
-        hw = hardware()  # per notebook: the load average tells whether the machine was busy
         print(f"{path.name}: running in {args.mode} mode ...", flush=True)
-        entry = measure(path, args.mode, args.timeout)
-        entry["hardware"] = dict(hw, gpu=entry.get("gpu"))
-        entry["measured_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        entry = measure_entry(path, args.mode, args.timeout)
         data["notebooks"][path.stem] = entry
         data["hardware"] = entry["hardware"]
         data["notebooks"] = dict(sorted(data["notebooks"].items()))
