@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .checks import checkpoint_target
+
 _PLAIN = (type(None), bool, int, float, str, bytes, torch.Tensor)
 
 
@@ -37,9 +39,7 @@ def save_checkpoint(path, model: nn.Module, **extra) -> Path:
         raise TypeError(f"save_checkpoint: model must be an nn.Module (its state_dict is saved), "
                         f"got {type(model).__name__}.")
     extra = {key: _plain(value, key) for key, value in extra.items()}  # before touching the disk
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"save_checkpoint: {path} is a folder; give a file name, e.g. {path / 'best.pt'}.")
+    path = checkpoint_target(path, "save_checkpoint")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

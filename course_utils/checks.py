@@ -1,12 +1,15 @@
 """Input checks that turn common mistakes into errors saying what to change.
 
-Each check runs where the mistake is first visible: arguments before any work, a batch before the
-model sees it, labels before the loss (on a GPU without waiting for it, see ``DeferredChecks``).
+Each check runs where the mistake is first visible: arguments before any work (in ``fit``, also the
+first validation batch before the first epoch), a batch before the model sees it, labels before the
+loss (on a GPU without waiting for it, see ``DeferredChecks``). Counts accept NumPy integers wherever
+they accept Python integers.
 """
 from __future__ import annotations
 
 import contextlib
 import numbers
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -60,18 +63,57 @@ def batch_layout(shape, layout: str | None = None, where: str = "images") -> str
     return layout
 
 
-def class_labels(values, num_classes: int, name: str, where: str):
-    """``values`` as a 1-D integer NumPy array, each a class index in ``0..num_classes - 1``."""
-    array = values.detach().cpu().numpy() if torch.is_tensor(values) else np.asarray(values)
-    if array.ndim != 1 or (array.size and not np.issubdtype(array.dtype, np.integer)):
-        raise TypeError(f"{where}: {name} must be a 1-D sequence of integer class indices, "
-                        f"got dtype {array.dtype} and shape {array.shape}.")
+def class_labels(values, num_classes: int | None, name: str, where: str):
+    """``values`` as a 1-D integer NumPy array, each a class index in ``0..num_classes - 1`` (any, if None)."""
+    array = one_dimensional(values, name, where)
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        hint = (f" Class names go in class_names=, and {name} holds their indices." if array.dtype.kind in "USO"
+                else " Convert with .long() or .astype(int)." if array.dtype.kind == "f" else "")
+        raise TypeError(f"{where}: {name} must be integer class indices, got dtype {array.dtype} "
+                        f"(e.g. {array.flat[0]!r}).{hint}")
+    if num_classes is None:
+        return array
     if array.size and (array.min() < 0 or array.max() >= num_classes):
         raise ValueError(
             f"{where}: {name} range from {array.min()} to {array.max()}, but there are {num_classes} classes "
             f"(0..{num_classes - 1}). Pass the right num_classes or class names for this dataset."
         )
     return array
+
+
+def one_dimensional(values, name: str, where: str) -> np.ndarray:
+    """``values`` (a list, array, tensor, or generator) as a 1-D NumPy array."""
+    if isinstance(values, torch.utils.data.Dataset):
+        raise TypeError(f"{where}: {name} is a {type(values).__name__} (a Dataset); pass its labels, "
+                        "e.g. cu.targets_of(dataset).")
+    if isinstance(values, Iterator):  # a generator or map(): read it once
+        values = list(values)
+    array = values.detach().cpu().numpy() if torch.is_tensor(values) else np.asarray(values)
+    if array.ndim != 1:
+        hint = (" Scores or logits (one row per sample)? Pass the predicted classes: outputs.argmax(dim=1)."
+                if array.ndim == 2 and array.shape[1] > 1 else "")
+        raise ValueError(f"{where}: {name} must be a 1-D sequence (one entry per sample), got shape "
+                         f"{array.shape}.{hint}")
+    return array
+
+
+def normalization(mean, std, channels: int, where: str):
+    """``mean`` and ``std`` (both or neither) as float tensors with one value per channel (or one for all)."""
+    if mean is None and std is None:
+        return None, None
+    if mean is None or std is None:
+        raise ValueError(f"{where}: pass both mean and std (the values given to Normalize), or neither.")
+    mean, std = (torch.as_tensor(v, dtype=torch.float32).flatten() for v in (mean, std))
+    for name, values in (("mean", mean), ("std", std)):
+        if len(values) not in (1, channels):
+            raise ValueError(f"{where}: got {channels} channel{'s' * (channels != 1)} in the images but "
+                             f"{len(values)} values in {name}: pass one mean and one std per channel.")
+    if (std <= 0).any():
+        raise ValueError(f"{where}: std must be positive, got {std.tolist()}.")
+    if mean.abs().max() > 1.5 or std.max() > 1.5:
+        raise ValueError(f"{where}: mean and std are on the 0..1 scale (e.g. 0.49, not 125): divide values on "
+                         f"the 0..255 scale by 255; got mean {mean.tolist()}, std {std.tolist()}.")
+    return mean, std
 
 
 # -- training arguments ------------------------------------------------------------------------------
@@ -122,10 +164,38 @@ def length_or_none(value):
         return None
 
 
-def positive_int(value, name: str, where: str) -> None:
+def positive_int(value, name: str, where: str, minimum: int = 1) -> int:
+    """``value`` as a Python int; Python and NumPy integers of at least ``minimum`` are accepted."""
     whole = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if not whole or value < 1:
-        raise ValueError(f"{where}: {name} must be a whole number of at least 1, got {value!r}.")
+    if not whole or value < minimum:
+        raise ValueError(f"{where}: {name} must be a whole number of at least {minimum}, got {value!r}.")
+    return int(value)
+
+
+def training_arguments(model, optimizer, loss_fn, scheduler, where: str, per_batch: bool,
+                       monitor: str = "val_loss") -> None:
+    """What ``fit`` and ``train_one_epoch`` check in the same way: the optimizer, the loss, the scheduler."""
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"{where}: optimizer must be a torch.optim optimizer built on the model's parameters, e.g. "
+                        f"torch.optim.SGD(model.parameters(), lr=0.1); got {optimizer!r:.60}.")
+    owned = {id(p) for p in model.parameters()}
+    if not owned:
+        raise ValueError(f"{where}: the model ({type(model).__name__}) has no parameters, so there is nothing to "
+                         "train. Evaluate it with cu.evaluate, or add layers with weights.")
+    if not any(id(p) in owned for group in optimizer.param_groups for p in group["params"]):
+        raise ValueError(f"{where}: the optimizer holds none of this model's parameters, so training would change "
+                         "nothing. Was it built for another model? Build it after the model: "
+                         "torch.optim.SGD(model.parameters(), ...).")
+    loss_function(loss_fn, where)
+    if scheduler is not None:
+        _scheduler(scheduler, optimizer, per_batch, monitor, where)
+
+
+def loss_function(loss_fn, where: str) -> None:
+    if isinstance(loss_fn, type):
+        raise TypeError(f"{where}: loss_fn is the class {loss_fn.__name__}; pass an instance: {loss_fn.__name__}().")
+    if loss_fn is not None and not callable(loss_fn):
+        raise TypeError(f"{where}: loss_fn must be a loss such as nn.CrossEntropyLoss(), got {loss_fn!r:.60}.")
 
 
 def fit_arguments(model, train_loader, val_loader, optimizer, *, epochs, loss_fn, scheduler, scheduler_per_batch,
@@ -143,26 +213,44 @@ def fit_arguments(model, train_loader, val_loader, optimizer, *, epochs, loss_fn
         raise TypeError(f"{where}: val_loader is None, but fit evaluates after every epoch (history, early stopping, "
                         "best checkpoint). Split off a validation set (cu.stratified_split) and pass its DataLoader.")
     loader(val_loader, "val_loader", where, reused=True)
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"{where}: optimizer must be a torch.optim optimizer built on the model's parameters, e.g. "
-                        f"torch.optim.SGD(model.parameters(), lr=0.1); got {optimizer!r:.60}.")
-    owned = {id(p) for p in model.parameters()}
-    if not any(id(p) in owned for group in optimizer.param_groups for p in group["params"]):
-        raise ValueError(f"{where}: the optimizer holds none of this model's parameters, so training would change "
-                         "nothing. Was it built for another model? Build it after the model: "
-                         "torch.optim.SGD(model.parameters(), ...).")
-    if isinstance(loss_fn, type):
-        raise TypeError(f"{where}: loss_fn is the class {loss_fn.__name__}; pass an instance: {loss_fn.__name__}().")
+    training_arguments(model, optimizer, loss_fn, scheduler, where, scheduler_per_batch, monitor)
     if scheduler is not None:
-        _scheduler(scheduler, optimizer, scheduler_per_batch, monitor, where)
+        _schedule_length(scheduler, epochs, length_or_none(train_loader), scheduler_per_batch, where)
     if checkpoint_path is not None:
-        path = Path(checkpoint_path)
-        if path.is_dir():
-            raise IsADirectoryError(f"{where}: checkpoint_path {path} is a folder; give a file name, "
-                                    f"e.g. {path / 'best.pt'}.")
-        existing = next(p for p in (path.parent, *path.parent.parents) if p.exists())
-        if not existing.is_dir():
-            raise NotADirectoryError(f"{where}: cannot write {path}: {existing} is a file, not a folder.")
+        checkpoint_target(checkpoint_path, f"{where} (checkpoint_path)")
+
+
+def checkpoint_target(path, where: str) -> Path:
+    """``path`` as a Path a checkpoint can be written to, checked without writing anything.
+
+    Refused: a folder, a path under a file, a folder that cannot be written (or created), and an
+    existing file that is not a PyTorch checkpoint (it would be overwritten).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{where}: {path} is a folder; give a file name, e.g. {path / 'best.pt'}.")
+    existing = next(p for p in (path.parent, *path.parent.parents) if p.exists())
+    if not existing.is_dir():
+        raise NotADirectoryError(f"{where}: cannot write {path}: {existing} is a file, not a folder.")
+    try:  # the one sure test of "can I create a file here"; an unnamed temporary file, gone when closed
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        what = "write in" if existing == path.parent else f"create {path.parent} in"
+        raise PermissionError(f"{where}: cannot {what} the folder {existing} ({type(error).__name__}: "
+                              f"{error.strerror}). Give a checkpoint path in a folder you can write to, e.g. "
+                              f"checkpoints/{path.name}.") from error
+    if path.is_file() and path.stat().st_size and not _is_torch_file(path):
+        raise FileExistsError(f"{where}: {path} exists and is not a PyTorch checkpoint; saving would overwrite it. "
+                              "Give another file name, or delete that file first.")
+    return path
+
+
+def _is_torch_file(path: Path) -> bool:
+    """``torch.save`` writes a zip archive (since PyTorch 1.6); older files start with a pickle protocol byte."""
+    with open(path, "rb") as handle:
+        start = handle.read(4)
+    return start.startswith(b"PK") or start[:1] == b"\x80"
 
 
 def _scheduler(scheduler, optimizer, per_batch, monitor, where):
@@ -171,8 +259,12 @@ def _scheduler(scheduler, optimizer, per_batch, monitor, where):
                         f"got {type(scheduler).__name__}.")
     if getattr(scheduler, "optimizer", optimizer) is not optimizer:
         raise ValueError(f"{where}: the scheduler was built for another optimizer, so it would not change this one's "
-                         "learning rate. Build it on the optimizer you pass to fit.")
+                         "learning rate. Build it on the optimizer you pass with it.")
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        if where != "fit":
+            raise ValueError(f"{where}: ReduceLROnPlateau needs the validation loss once per epoch, but "
+                             "train_one_epoch steps its scheduler after every batch. Use fit, or call "
+                             "scheduler.step(val_loss) yourself after each evaluation.")
         if per_batch:
             raise ValueError(f"{where}: ReduceLROnPlateau reacts to the validation {monitor.removeprefix('val_')} "
                              "once per epoch; drop scheduler_per_batch=True.")
@@ -182,34 +274,66 @@ def _scheduler(scheduler, optimizer, per_batch, monitor, where):
                              f"{'down' if wanted == 'min' else 'up'}: build ReduceLROnPlateau(..., mode={wanted!r}).")
 
 
+def _schedule_length(scheduler, epochs, batches, per_batch, where):
+    """A OneCycleLR schedule must last the whole run: it raises an error when stepped past its end."""
+    if not isinstance(scheduler, torch.optim.lr_scheduler.OneCycleLR) or (per_batch and batches is None):
+        return
+    left = scheduler.total_steps - scheduler.last_epoch
+    steps = epochs * batches if per_batch else epochs
+    how = f"{epochs} epochs x {batches} batches" if per_batch else f"once per epoch, {epochs} epochs"
+    if steps > left:
+        build = "epochs=..., steps_per_epoch=len(train_loader)" if per_batch else "total_steps=epochs"
+        raise ValueError(f"{where}: the OneCycleLR schedule has {left} steps left, but fit steps it {steps} times "
+                         f"({how}), so it would fail in the middle of training. Build it for this run: "
+                         f"OneCycleLR(optimizer, max_lr, {build}).")
+    if not per_batch and batches is not None and batches > 1 and left == epochs * batches:
+        raise ValueError(f"{where}: the OneCycleLR schedule has {left} steps ({epochs} epochs x {batches} batches), "
+                         f"but fit steps it once per epoch, so it would stop after {epochs} of them. Pass "
+                         "scheduler_per_batch=True.")
+
+
 # -- one batch -----------------------------------------------------------------------------------------
 
 def unpack_batch(batch, where: str, model_dtype: torch.dtype = torch.float32):
     """Check a batch is ``(inputs, targets)`` with float images and integer class labels."""
     if not isinstance(batch, (list, tuple)) or len(batch) != 2:
-        length = f" of length {len(batch)}" if isinstance(batch, (list, tuple)) else ""
-        raise TypeError(f"{where}: each batch must be a pair (inputs, targets), got {type(batch).__name__}{length}.")
+        raise TypeError(f"{where}: each batch must be a pair (inputs, targets), got {_describe(batch)}.")
     inputs, targets = batch
     if not torch.is_tensor(inputs) or not torch.is_tensor(targets):
-        raise TypeError(
-            f"{where}: inputs and targets must be tensors, got {type(inputs).__name__} and {type(targets).__name__}. "
-            "Add transforms.ToTensor() (or v2.ToImage + v2.ToDtype) to the dataset."
-        )
+        hint = ("Convert NumPy arrays with torch.from_numpy, or wrap them in a TensorDataset."
+                if isinstance(inputs, np.ndarray) or isinstance(targets, np.ndarray) else
+                "Add transforms.ToTensor() (or v2.ToImage + v2.ToDtype) to the dataset.")
+        raise TypeError(f"{where}: inputs and targets must be tensors, got {type(inputs).__name__} and "
+                        f"{type(targets).__name__}. {hint}")
     if not inputs.is_floating_point():
         raise TypeError(
             f"{where}: inputs have dtype {inputs.dtype}, but a model needs floats. Convert images with "
             "transforms.ToTensor() (scales 0..255 to 0..1) or `x.float() / 255`."
         )
-    if inputs.dtype == torch.float64 and model_dtype != torch.float64:
+    if inputs.dtype == torch.float64 and model_dtype not in (None, torch.float64):
         raise TypeError(f"{where}: inputs are float64 (NumPy's default) but the model's weights are {model_dtype}. "
                         "Convert the data once: torch.from_numpy(array).float(), or array.astype(np.float32).")
     if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
         raise TypeError(f"{where}: targets must be integer class indices, got dtype {targets.dtype}.")
     if targets.ndim != 1 or inputs.ndim < 2 or len(inputs) != len(targets):
-        hint = " One-hot targets? Pass class indices: targets.argmax(dim=1)." if targets.ndim == 2 else ""
+        hint = (" Targets with a trailing axis of 1? Pass targets.squeeze(1)." if targets.shape[1:] == (1,) else
+                " One-hot targets? Pass class indices: targets.argmax(dim=1)." if targets.ndim == 2 else "")
         raise ValueError(f"{where}: expected inputs (batch, ...) and targets (batch,), got shapes "
                          f"{tuple(inputs.shape)} and {tuple(targets.shape)}.{hint}")
     return inputs, targets
+
+
+def _describe(batch) -> str:
+    if isinstance(batch, dict):
+        return (f"a dict with keys {list(batch)[:6]}. Make the dataset return (image, label) pairs, or turn "
+                "each batch into (inputs, targets) in the DataLoader's collate_fn")
+    if isinstance(batch, (list, tuple)):
+        hint = ("A dataset without labels, such as TensorDataset(images)? Add the labels: "
+                "TensorDataset(images, labels)" if len(batch) == 1 else
+                "Extra items, e.g. pad_collate's sizes? Keep only (inputs, targets): collate_fn="
+                "lambda items: pad_collate(items)[:2]" if len(batch) > 2 else "")
+        return f"a {type(batch).__name__} of {len(batch)} items" + (f". {hint}" if hint else "")
+    return f"a {type(batch).__name__}"
 
 
 def batches(loader, where: str):
@@ -224,15 +348,24 @@ def batches(loader, where: str):
 
 
 def forward(model: nn.Module, inputs: torch.Tensor, where: str) -> torch.Tensor:
-    """``model(inputs)``, with a hint when PyTorch's shape error names the wrong thing."""
+    """``model(inputs)``, with a hint when PyTorch's shape or dtype error names the wrong thing."""
     try:
         return model(inputs)
     except RuntimeError as error:
-        hint = _shape_hint(str(error), tuple(inputs.shape))
+        hint = _shape_hint(str(error), tuple(inputs.shape)) or _dtype_hint(str(error), inputs.dtype, model)
         if hint is None:
             raise
         raise RuntimeError(f"{where}: the model failed on inputs of shape {tuple(inputs.shape)}: {hint}\n"
                            f"(PyTorch said: {error})") from error
+
+
+def _dtype_hint(message: str, dtype: torch.dtype, model: nn.Module) -> str | None:
+    weights = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    mismatch = any(words in message for words in ("same dtype", "should be the same", "expected scalar type"))
+    if not mismatch or weights is None or weights == dtype:
+        return None
+    return (f"the inputs are {dtype} but the model's weights are {weights}. Use the same dtype for both, usually "
+            "float32: inputs.float() and model.float() (for speed on a GPU, mixed_precision=True instead).")
 
 
 def _shape_hint(message: str, shape: tuple) -> str | None:
@@ -252,10 +385,20 @@ def _shape_hint(message: str, shape: tuple) -> str | None:
 
 def outputs_fit(outputs: torch.Tensor, targets: torch.Tensor, where: str) -> int:
     """The number of classes the model predicts; its outputs must be (batch, num_classes)."""
+    expected = f"expected one tensor of logits, shape (batch, num_classes) = ({targets.shape[0]}, C)"
+    if isinstance(outputs, dict):
+        raise ValueError(f"{where}: the model returned a dict with keys {list(outputs)[:6]}; {expected}. Wrap the "
+                         "model in a module whose forward returns only the logits, e.g. model(x)['logits'].")
+    if isinstance(outputs, (list, tuple)):
+        raise ValueError(f"{where}: the model returned a {type(outputs).__name__} of {len(outputs)} items; {expected}. "
+                         "Wrap the model in a module whose forward returns only the logits, e.g. model(x)[0] (for "
+                         "torchvision's Inception and GoogLeNet, build them with aux_logits=False).")
     if not torch.is_tensor(outputs) or outputs.ndim != 2 or outputs.shape[0] != targets.shape[0]:
         shape = tuple(outputs.shape) if torch.is_tensor(outputs) else type(outputs).__name__
-        raise ValueError(f"{where}: the model returned {shape}; expected (batch, num_classes) = "
-                         f"({targets.shape[0]}, C). Did you forget to flatten before the last Linear layer?")
+        hint = ("One number per sample: for classification the last layer needs one output per class "
+                "(2 for two classes), with CrossEntropyLoss." if torch.is_tensor(outputs) and outputs.ndim == 1 else
+                "Did you forget to flatten before the last Linear layer?")
+        raise ValueError(f"{where}: the model returned {shape}; {expected}. {hint}")
     return outputs.shape[1]
 
 

@@ -1,6 +1,7 @@
 """Where the data lives, loading the course datasets through torchvision, statistics and splits."""
 from __future__ import annotations
 
+import numbers
 import os
 import pickle
 import warnings
@@ -13,7 +14,7 @@ import torch
 from torchvision import datasets
 from torchvision.datasets.utils import check_integrity
 
-from .checks import batch_layout
+from .checks import batch_layout, one_dimensional, positive_int
 from .env import detect_platform
 
 ALLOW_UNVERIFIED_ENV = "COURSE_ALLOW_UNVERIFIED_DATA"
@@ -205,6 +206,7 @@ def channel_stats(data, batch_size: int = 1000, *, layout: str | None = None) ->
     axis with 1, 3 or 4 entries, or given as ``layout="NCHW"``. Sums are accumulated in float64 over
     chunks, so no float copy of the whole dataset is ever held in memory.
     """
+    batch_size = positive_int(batch_size, "batch_size", "channel_stats")
     total = total_sq = None
     count = 0
     for chunk in _channel_chunks(data, batch_size, layout):  # chunk: float64 (n, C, pixels)
@@ -239,7 +241,7 @@ def _channel_chunks(data, batch_size, layout):
             yield chunk.reshape(chunk.shape[0], chunk.shape[1], -1)
         return
     loader = torch.utils.data.DataLoader(data, batch_size=batch_size, shuffle=False)
-    for batch in loader:
+    for batch in _stacked(loader):
         images = batch[0] if isinstance(batch, (list, tuple)) else batch
         if not torch.is_tensor(images) or not images.is_floating_point() or images.ndim != 4:
             raise TypeError(
@@ -253,6 +255,24 @@ def _channel_chunks(data, batch_size, layout):
         yield images.reshape(images.shape[0], images.shape[1], -1)
 
 
+def _stacked(loader):
+    """The batches of ``loader``, with what stops images from being stacked into a batch explained."""
+    try:
+        yield from loader
+    except (TypeError, RuntimeError) as error:
+        subset = isinstance(loader.dataset, torch.utils.data.Subset)
+        array = "dataset.data[subset.indices]" if subset else "its uint8 .data array"
+        if "PIL" in str(error):
+            raise TypeError(f"channel_stats: the dataset returns PIL images; add transforms.ToTensor() to its "
+                            f"transform, or pass {array}.") from error
+        if "stack expects each tensor to be equal size" in str(error):
+            raise ValueError("channel_stats: the dataset's images differ in size, so they cannot be stacked into "
+                             "batches; add a transform that gives them one size (e.g. v2.Resize((32, 32)) or "
+                             "v2.CenterCrop(32)) first, or pass batch_size=1 for the statistics of the images as "
+                             "they are.") from error
+        raise
+
+
 def targets_of(dataset) -> np.ndarray:
     """The integer labels of a torchvision dataset or a ``Subset`` of one, as a NumPy array."""
     if isinstance(dataset, torch.utils.data.Subset):
@@ -260,7 +280,7 @@ def targets_of(dataset) -> np.ndarray:
     if hasattr(dataset, "targets"):
         return np.asarray(dataset.targets)
     if isinstance(dataset, torch.utils.data.TensorDataset):
-        return dataset.tensors[1].numpy()
+        return dataset.tensors[1].cpu().numpy()
     raise TypeError(f"Cannot find the labels of a {type(dataset).__name__}: it has no `.targets`.")
 
 
@@ -272,7 +292,7 @@ def stratified_split(targets: Sequence[int], val_size: float | int, seed: int = 
     """
     from sklearn.model_selection import train_test_split
 
-    targets = np.asarray(targets)
+    targets = one_dimensional(targets, "targets", "stratified_split")
     indices = np.arange(len(targets))
     train_idx, val_idx = train_test_split(indices, test_size=val_size, stratify=targets, random_state=seed)
     return np.sort(train_idx), np.sort(val_idx)
@@ -284,10 +304,14 @@ def balanced_subset(targets: Sequence[int], size: int, seed: int = 0) -> np.ndar
     Each class contributes ``size // num_classes`` samples (the remainder goes to the first
     classes), chosen at random with ``seed``.
     """
-    targets = np.asarray(targets)
+    targets = one_dimensional(targets, "targets", "balanced_subset")
     classes = np.unique(targets)
-    if size <= 0 or size > len(targets):
-        raise ValueError(f"size must be between 1 and {len(targets)}, got {size}")
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size <= 0 or size > len(targets):
+        fraction = (f" It is a number of samples: for a fraction, pass round({size} * len(targets))."
+                    if isinstance(size, float) and 0 < size < 1 else "")
+        raise ValueError(f"balanced_subset: size must be a whole number between 1 and {len(targets)}, "
+                         f"got {size!r}.{fraction}")
+    size = int(size)
     rng = np.random.default_rng(seed)
     per_class = [size // len(classes) + (i < size % len(classes)) for i in range(len(classes))]
     chosen = []

@@ -1,6 +1,7 @@
 """The machine the course runs on: device choice, seeding, an environment report, the run mode."""
 from __future__ import annotations
 
+import numbers
 import os
 import platform as _platform
 import random
@@ -47,8 +48,9 @@ def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
     With ``deterministic=True`` PyTorch also uses deterministic algorithms (slower on a GPU, and
     some operations then raise an error instead of running non-deterministically).
     """
-    if not isinstance(seed, int) or seed < 0:
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = int(seed)  # a NumPy integer too (random.seed accepts only Python's)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

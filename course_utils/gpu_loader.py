@@ -17,6 +17,7 @@ It works on the CPU too (that is how the course's tests run it), just without th
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -86,10 +87,11 @@ class GPULoader:
             raise ValueError(f"GPULoader: {len(images)} images but {len(labels)} labels; they must match one to one")
         if len(images) == 0:
             raise ValueError("GPULoader: no images (the dataset or subset is empty)")
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        if not _whole(batch_size) or batch_size < 1:
             raise ValueError(f"GPULoader: batch_size must be a positive integer, got {batch_size!r}")
-        if not isinstance(crop_padding, int) or isinstance(crop_padding, bool) or crop_padding < 0:
+        if not _whole(crop_padding) or crop_padding < 0:
             raise ValueError(f"GPULoader: crop_padding must be a non-negative integer, got {crop_padding!r}")
+        batch_size, crop_padding = int(batch_size), int(crop_padding)
         if padding_mode not in ("constant", "reflect"):
             raise ValueError(f"GPULoader: padding_mode must be 'constant' or 'reflect', got {padding_mode!r}")
         if drop_last and len(images) < batch_size:
@@ -97,10 +99,11 @@ class GPULoader:
                 f"GPULoader: drop_last=True with {len(images)} images and batch_size={batch_size} would yield "
                 "no batch at all; lower batch_size or set drop_last=False"
             )
-        if not isinstance(seed, int) or seed < 0:
+        if not _whole(seed) or seed < 0:
             raise ValueError(f"GPULoader: seed must be a non-negative integer, got {seed!r}")
-        if resize is not None and (not isinstance(resize, int) or isinstance(resize, bool) or resize < 1):
+        if resize is not None and (not _whole(resize) or resize < 1):
             raise ValueError(f"GPULoader: resize must be a positive integer (pixels) or None, got {resize!r}")
+        seed, resize = int(seed), (int(resize) if resize is not None else None)
 
         images = _to_nchw(images, layout)
         channels, height, width = images.shape[1:]
@@ -140,7 +143,14 @@ class GPULoader:
     @classmethod
     def from_dataset(cls, dataset, indices=None, **kwargs) -> GPULoader:
         """Build from a torchvision dataset holding its images in ``.data`` and labels in ``.targets``
-        (CIFAR-10/100, Fashion-MNIST), optionally only the images at ``indices``."""
+        (CIFAR-10/100, Fashion-MNIST), or a ``Subset`` of one, optionally only the images at ``indices``.
+
+        The dataset's ``transform`` is not used: the loader does its own scaling and augmentation.
+        """
+        while isinstance(dataset, torch.utils.data.Subset):  # subset[i] is dataset[subset.indices[i]]
+            chosen = np.asarray(dataset.indices)
+            indices = chosen if indices is None else chosen[np.asarray(indices)]
+            dataset = dataset.dataset
         if not hasattr(dataset, "data") or not hasattr(dataset, "targets"):
             raise TypeError(f"GPULoader.from_dataset needs a dataset with .data and .targets (e.g. CIFAR10), "
                             f"got {type(dataset).__name__}")
@@ -203,6 +213,11 @@ class GPULoader:
         return (f"GPULoader({self.num_images} images of {tuple(self.images.shape[1:2]) + self.image_size}, "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, crop_padding={self.crop_padding}, "
                 f"flip={self.flip}, drop_last={self.drop_last}, resize={self.resize}, device={self.device})")
+
+
+def _whole(value) -> bool:
+    """A Python or NumPy integer (not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _to_nchw(images: torch.Tensor, layout: str | None) -> torch.Tensor:

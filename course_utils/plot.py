@@ -5,26 +5,38 @@ Every function returns the matplotlib ``Figure`` so a notebook can save it (``fi
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from .checks import CHANNEL_COUNTS, batch_layout, class_labels
+from .checks import CHANNEL_COUNTS, batch_layout, class_labels, normalization, positive_int
 
 
 def unnormalize(images: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """Undo ``transforms.Normalize(mean, std)``: ``x * std + mean`` per channel, clipped to 0..1."""
+    """Undo ``transforms.Normalize(mean, std)``: ``x * std + mean`` per channel, clipped to 0..1.
+
+    ``images``: one image (C, H, W) or a batch (N, C, H, W), channels first as ``Normalize`` wants them.
+    """
+    return _unnormalize(images, mean, std, "unnormalize")
+
+
+def _unnormalize(images, mean, std, where: str) -> torch.Tensor:
     images = torch.as_tensor(images, dtype=torch.float32)
+    channels = images.shape[-3] if images.ndim >= 3 else 1
+    mean, std = normalization(mean, std, channels, f"{where} (images channels first: (N, C, H, W))"
+                              if images.ndim == 4 else where)
     shape = (-1, 1, 1)
-    mean = torch.as_tensor(mean, dtype=images.dtype, device=images.device).reshape(shape)
-    std = torch.as_tensor(std, dtype=images.dtype, device=images.device).reshape(shape)
+    mean = mean.to(images.device).reshape(shape)
+    std = std.to(images.device).reshape(shape)
     return (images * std + mean).clamp(0, 1)
 
 
 def _to_hwc(image, layout: str, mean=None, std=None) -> np.ndarray:
     """One image of a batch with ``layout`` (NCHW, NHWC or NHW) as an H,W[,C] float array in 0..1."""
+    if mean is not None and not isinstance(image, torch.Tensor) and np.asarray(image).dtype.kind == "f":
+        image = torch.as_tensor(np.asarray(image))  # normalized NumPy images: un-normalized as tensors are
     if isinstance(image, torch.Tensor):
         image = image.detach().cpu()
         if image.dtype == torch.uint8:
@@ -32,7 +44,7 @@ def _to_hwc(image, layout: str, mean=None, std=None) -> np.ndarray:
         elif mean is not None and std is not None:
             if layout == "NHWC":
                 image = image.permute(2, 0, 1)
-            image = unnormalize(image if image.ndim == 3 else image[None], mean, std)
+            image = _unnormalize(image if image.ndim == 3 else image[None], mean, std, "show_images")
             layout = "NCHW"
         image = image.numpy()
     else:
@@ -63,9 +75,12 @@ def _layout(images) -> str:
 
 def _names(values, n, name, class_names):
     """``values`` (labels or predictions) as n integers, each with a class name if names are given."""
+    if isinstance(values, Iterator):
+        values = list(values)
     values = np.asarray(values.cpu() if isinstance(values, torch.Tensor) else values)
     if values.shape != (n,):
         raise ValueError(f"show_images: {n} images but {name} has shape {values.shape}; give one per image.")
+    class_labels(values, None, name, "show_images")
     if class_names is not None:
         class_labels(values, len(class_names), name, "show_images (one class name per class)")
     return [int(v) for v in values]
@@ -88,12 +103,19 @@ def show_images(
     uint8 array (N, H, W[, C]) such as ``dataset.data[:16]``. One image needs a batch of one:
     ``image[None]``.
     """
+    if isinstance(images, torch.utils.data.Dataset):
+        raise TypeError(f"show_images takes a batch of images, got a {type(images).__name__} (a Dataset): take a "
+                        "batch from a DataLoader, images, labels = next(iter(loader)), and pass those.")
     n = len(images)
     if n == 0:
         raise ValueError("show_images got no images.")
+    ncols = positive_int(ncols, "ncols (images per row)", "show_images")
+    if (mean is None) != (std is None):
+        raise ValueError("show_images: pass both mean and std (the values given to Normalize), or neither.")
     layout = _layout(images)
     labels = _names(labels, n, "labels", class_names) if labels is not None else None
     preds = _names(preds, n, "preds", class_names) if preds is not None else None
+    pictures = [_to_hwc(images[i], layout, mean, std) for i in range(n)]  # every check before the figure exists
     ncols = min(ncols, n)
     nrows = math.ceil(n / ncols)
     row_height = size + (0.35 if labels is not None else 0) + (0.25 if preds is not None else 0)
@@ -103,7 +125,7 @@ def show_images(
         ax.axis("off")
         if i >= n:
             continue
-        image = _to_hwc(images[i], layout, mean, std)
+        image = pictures[i]
         ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=1)
         if labels is not None:
             name = class_names[labels[i]] if class_names is not None else str(labels[i])
@@ -125,6 +147,20 @@ def plot_history(history, title: str | None = None, histories: dict | None = Non
     to compare runs on the same axes.
     """
     runs = histories if histories is not None else {"": history}
+    if not isinstance(runs, Mapping):
+        raise TypeError(f"plot_history: histories must be a dict {{name: history}}, e.g. {{'ReLU': h1, 'tanh': h2}}; "
+                        f"got a {type(runs).__name__}.")
+    keys = ("epoch", "train_loss", "val_loss", "train_accuracy", "val_accuracy")
+    for name, h in runs.items():
+        try:  # a History, a dict, a pandas DataFrame: anything that has these columns
+            missing = [k for k in keys if k not in h]
+        except TypeError:  # None, a number: not a container at all
+            missing = list(keys)
+        if missing:
+            which = f"the history {name!r}" if name else f"the history (a {type(h).__name__})"
+            raise ValueError(f"plot_history: {which} lacks {missing}. Pass the History that cu.fit returns, or a dict "
+                             f"of per-epoch lists with the keys {list(keys)}; to compare runs, pass "
+                             "histories={'name': history, ...}.")
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (name, h) in enumerate(runs.items()):
@@ -163,6 +199,10 @@ def plot_per_class_accuracy(accuracy, class_names: Sequence[str], title: str = "
     if accuracy.shape != (len(class_names),):
         raise ValueError(f"plot_per_class_accuracy: {accuracy.size} accuracies but {len(class_names)} class names; "
                          "give one of each per class.")
+    outside = accuracy[(accuracy < 0) | (accuracy > 1)]
+    if outside.size:
+        raise ValueError(f"plot_per_class_accuracy: accuracies are fractions between 0 and 1, got {outside[0]:g}; "
+                         "divide percentages by 100.")
     order = np.argsort(np.nan_to_num(accuracy, nan=-1))
     rows = np.arange(len(order))
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(class_names) + 1.2))

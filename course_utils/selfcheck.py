@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import warnings
 
+from .env import RUN_MODES
+
 
 class FullModeExpectationWarning(UserWarning):
     """A full-mode expectation that has not been measured yet was not met."""
@@ -25,6 +27,9 @@ def check_full_mode(ok: bool, expectation: str, *, run_mode: str, full_size: boo
     - ``measured=False``: a threshold not measured yet only warns, so a student's run never crashes
       on a number nobody has checked.
     """
+    if run_mode not in RUN_MODES:  # a typo would silently skip the check
+        raise ValueError(f"check_full_mode: run_mode must be one of {RUN_MODES} (cu.resolve_run_mode() gives one), "
+                         f"got {run_mode!r}.")
     if run_mode != "full":
         return None
     if not full_size:

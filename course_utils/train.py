@@ -7,6 +7,7 @@ keep the best weights and maybe stop early; at the end restore the best weights.
 from __future__ import annotations
 
 import math
+import numbers
 import time
 
 import torch
@@ -16,7 +17,7 @@ from tqdm.auto import tqdm
 from . import checks
 from .checkpoints import load_checkpoint, save_checkpoint
 from .checks import NonFiniteLossError
-from .evaluation import autocast, evaluate, weights_dtype
+from .evaluation import autocast, check_first_batch, evaluate, weights_dtype
 
 
 class History(dict):
@@ -62,7 +63,8 @@ def train_one_epoch(
     where = "training"
     device = checks.model_device(model, device, where)
     checks.loader(loader, "loader", where)
-    checks.positive_int(check_every, "check_every", where)
+    checks.training_arguments(model, optimizer, loss_fn, scheduler, where, per_batch=True)
+    check_every = checks.positive_int(check_every, "check_every", where)
     loss_fn = loss_fn or nn.CrossEntropyLoss()
     context, amp_dtype = autocast(device, mixed_precision)
     scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
@@ -148,7 +150,8 @@ def fit(
       ``checkpoint_path``, or from a CPU copy kept in memory); False: with the last epoch's. The
       default (None) restores when ``patience`` or ``checkpoint_path`` is given, and otherwise keeps
       the last epoch's weights, the ones a learning-rate schedule ends on.
-    - Errors in the arguments are raised before the first epoch. Ctrl-C (KeyboardInterrupt) stops
+    - Errors in the arguments, and in the first validation batch (checked with one forward pass in
+      eval mode), are raised before the first epoch. Ctrl-C (KeyboardInterrupt) stops
       cleanly and returns the history so far. A NaN or infinite loss (training or validation) raises
       ``NonFiniteLossError`` after restoring the best weights; the history is in ``error.history``.
     """
@@ -156,6 +159,9 @@ def fit(
     checks.fit_arguments(model, train_loader, val_loader, optimizer, epochs=epochs, loss_fn=loss_fn,
                          scheduler=scheduler, scheduler_per_batch=scheduler_per_batch, patience=patience,
                          monitor=monitor, checkpoint_path=checkpoint_path)
+    check_first_batch(model, val_loader, "val_loader", device, loss_fn=loss_fn, mixed_precision=mixed_precision,
+                      channels_last=channels_last, tta_flip=tta_flip)  # before an epoch of training, not after
+    epochs = int(epochs)
     if restore_best is None:
         restore_best = patience is not None or checkpoint_path is not None
     if channels_last:
@@ -231,7 +237,10 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     (``requires_grad=False``) are left out. Use as
     ``torch.optim.SGD(parameter_groups(model, 5e-4), lr=0.1, momentum=0.9, nesterov=True)``.
     """
-    if not isinstance(weight_decay, (int, float)) or isinstance(weight_decay, bool) or weight_decay < 0:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"parameter_groups takes the model itself, got {type(model).__name__}: "
+                        "parameter_groups(model, weight_decay), not model.parameters().")
+    if not isinstance(weight_decay, numbers.Real) or isinstance(weight_decay, bool) or weight_decay < 0:
         raise ValueError(f"weight_decay must be a non-negative number, got {weight_decay!r}")
     decay, no_decay = [], []
     for parameter in model.parameters():

@@ -98,8 +98,13 @@ def test_per_class_accuracy_refuses_labels_out_of_range():
         cu.per_class_accuracy([-1, 1], [0, 1], num_classes=2)
     with pytest.raises(ValueError, match="3 predictions but 2 targets"):
         cu.per_class_accuracy([0, 1, 1], [0, 1], num_classes=2)
-    with pytest.raises(TypeError, match="targets must be a 1-D sequence of integer class indices"):
+    with pytest.raises(TypeError, match=r"targets must be integer class indices, got dtype float64 .* Convert with "
+                                        r"\.long\(\)"):
         cu.per_class_accuracy([0, 1], [0.0, 1.0], num_classes=2)
+    with pytest.raises(ValueError, match=r"preds must be a 1-D sequence .* got shape \(2, 3\)\. Scores or logits .* "
+                                         r"outputs\.argmax\(dim=1\)"):
+        cu.per_class_accuracy(torch.randn(2, 3), [0, 1], num_classes=3)
+    assert cu.per_class_accuracy([0, 1, 1], [0, 1, 0], num_classes=np.int64(2)).tolist() == [0.5, 1.0]
 
 
 def test_confusion_matrix_and_bars_need_one_name_per_class():
@@ -229,3 +234,107 @@ def test_pretrained_wrong_weights_are_named(monkeypatch, tmp_path):
         cu.build_pretrained(resnet18, None)
     assert list(tmp_path.iterdir()) == [], "nothing downloaded or written"
 
+
+
+# -- NumPy integers, generators and Subsets --------------------------------------------------------------
+
+def test_seed_everything_takes_numpy_integers():
+    def draws(seed):
+        cu.seed_everything(seed)
+        return torch.rand(2).tolist(), np.random.rand(), __import__("random").random()
+
+    assert draws(np.int64(3)) == draws(3)
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+            cu.seed_everything(bad)
+
+
+def test_gpu_loader_takes_numpy_integers(uint8_images):
+    labels = np.arange(50) % 10
+
+    def batches(whole):
+        loader = cu.GPULoader(uint8_images, labels, batch_size=whole(16), crop_padding=whole(2), seed=whole(5),
+                              resize=whole(12), shuffle=True, flip=True)
+        assert type(loader.batch_size) is int and len(loader) == 4
+        return list(loader)
+
+    for (x, y), (xn, yn) in zip(batches(int), batches(np.int64), strict=True):
+        assert torch.equal(x, xn) and torch.equal(y, yn) and x.shape[-1] == 12
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 16.0"):
+        cu.GPULoader(uint8_images, labels, batch_size=16.0)
+
+
+class _Stored(torch.utils.data.Dataset):
+    """A dataset holding its images in .data and labels in .targets, as torchvision's CIFAR10 does."""
+
+    def __init__(self, images, targets):
+        self.data, self.targets = images, targets
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        return self.data[index], self.targets[index]
+
+
+def test_gpu_loader_from_a_subset(uint8_images):
+    dataset = _Stored(uint8_images, list(range(50)))
+    inner = torch.utils.data.Subset(dataset, np.arange(10, 40))
+    outer = torch.utils.data.Subset(inner, [2, 0, 5])  # dataset items 12, 10, 15
+    x, y = next(iter(cu.GPULoader.from_dataset(outer, batch_size=8)))
+    expected, labels = next(iter(cu.GPULoader.from_dataset(dataset, indices=[12, 10, 15], batch_size=8)))
+    assert y.tolist() == labels.tolist() == [12, 10, 15] and torch.equal(x, expected)
+    _, y = next(iter(cu.GPULoader.from_dataset(inner, indices=np.array([1, 3]), batch_size=8)))
+    assert y.tolist() == [11, 13]
+
+
+def test_channel_stats_batch_size(uint8_images):
+    expected = cu.channel_stats(uint8_images)
+    torch.testing.assert_close(cu.channel_stats(uint8_images, batch_size=np.int64(7)), expected)
+    dataset = torch.utils.data.TensorDataset(torch.as_tensor(uint8_images).permute(0, 3, 1, 2).float() / 255,
+                                             torch.zeros(50))
+    torch.testing.assert_close(cu.channel_stats(dataset, batch_size=np.int64(7)), expected)
+    with pytest.raises(ValueError, match="channel_stats: batch_size must be a whole number of at least 1, got 0"):
+        cu.channel_stats(uint8_images, batch_size=0)
+
+
+def test_channel_stats_on_datasets_it_cannot_batch():
+    from PIL import Image
+
+    pictures = [(Image.new("RGB", (8, 8)), 0)] * 4
+    with pytest.raises(TypeError, match=r"channel_stats: the dataset returns PIL images; add transforms\.ToTensor\(\) "
+                                        r"to its transform, or pass its uint8 \.data array"):
+        cu.channel_stats(pictures)
+    with pytest.raises(TypeError, match=r"or pass dataset\.data\[subset\.indices\]"):
+        cu.channel_stats(torch.utils.data.Subset(pictures, [0, 1]))
+    sizes = [(torch.rand(3, 8, 8), 0), (torch.rand(3, 6, 8), 1)]
+    with pytest.raises(ValueError, match=r"channel_stats: the dataset's images differ in size, so they cannot be "
+                                         r"stacked into batches; add a transform that gives them one size"):
+        cu.channel_stats(sizes)
+    torch.testing.assert_close(cu.channel_stats(sizes, batch_size=1)[0],
+                               torch.cat([sizes[0][0].flatten(1), sizes[1][0].flatten(1)], 1).mean(1))
+
+
+def test_splits_take_labels_not_datasets():
+    dataset = _Stored(np.zeros((40, 4, 4, 3), np.uint8), [i % 4 for i in range(40)])
+    for split in (lambda t: np.concatenate(cu.stratified_split(t, 0.25)), lambda t: cu.balanced_subset(t, 8)):
+        with pytest.raises(TypeError, match=r"targets is a _Stored \(a Dataset\); pass its labels, e\.g\. "
+                                            r"cu\.targets_of\(dataset\)"):
+            split(dataset)
+        from_list = split(dataset.targets)
+        np.testing.assert_array_equal(split(t for t in dataset.targets), from_list)  # a generator works too
+        np.testing.assert_array_equal(split(torch.tensor(dataset.targets)), from_list)
+    np.testing.assert_array_equal(cu.balanced_subset(dataset.targets, np.int64(8)),
+                                  cu.balanced_subset(dataset.targets, 8))
+    np.testing.assert_array_equal(cu.stratified_split(dataset.targets, np.int64(8))[1],
+                                  cu.stratified_split(dataset.targets, 8)[1])
+    with pytest.raises(ValueError, match=r"balanced_subset: size must be a whole number between 1 and 40, got 0\.25\. "
+                                         r"It is a number of samples: for a fraction, pass round\(0\.25 \* len"):
+        cu.balanced_subset(dataset.targets, 0.25)
+
+
+def test_check_full_mode_refuses_an_unknown_run_mode():
+    with pytest.raises(ValueError, match=r"check_full_mode: run_mode must be one of \('smoke', 'fast', 'full'\) "
+                                         r"\(cu\.resolve_run_mode\(\) gives one\), got 'Full'"):
+        cu.check_full_mode(False, "LeNet reaches 55%", run_mode="Full", measured=True)
+    assert cu.check_full_mode(False, "LeNet reaches 55%", run_mode="fast", measured=True) is None

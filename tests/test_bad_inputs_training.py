@@ -4,7 +4,9 @@ Every test pins the message a user sees and checks that the model (weights and B
 statistics), the optimizer and the files on disk are as they were. CUDA-only paths are run on the
 CPU through the same code (see the label tests below).
 """
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -400,3 +402,329 @@ def test_wrong_input_dtype_or_shape_says_what_to_change(inputs, targets, error, 
     assert _unchanged(model, snapshot) and optimizer.state_dict()["state"] == {}
     with pytest.raises(error, match=re.sub("^training", "evaluation", message)):
         cu.evaluate(model, loader)
+
+
+# -- fit: the first validation batch is checked before the first epoch -------------------------------------
+
+class _EmptyStream(torch.utils.data.IterableDataset):
+    def __iter__(self):
+        return iter(())
+
+
+def _val_sets():
+    data = make_blobs(n=32)
+    images, labels = data.tensors
+    return {
+        "empty": (DataLoader(_EmptyStream(), batch_size=8), ValueError,
+                  r"fit \(val_loader\): the loader yielded no batches .* Check the validation split"),
+        "labels": (DataLoader(TensorDataset(images, labels + 6), batch_size=8), ValueError,
+                   r"fit \(val_loader\): labels range from 6 to 9, but the model has 4 outputs"),
+        "uint8": (DataLoader(TensorDataset((images * 40).to(torch.uint8), labels), batch_size=8), TypeError,
+                  r"fit \(val_loader\): inputs have dtype torch.uint8, but a model needs floats\. .*ToTensor\(\)"),
+        "3-tuples": (DataLoader(data, batch_size=8, collate_fn=cu.pad_collate), TypeError,
+                     r"fit \(val_loader\): each batch must be a pair \(inputs, targets\), got a tuple of 3 items\. "
+                     r"Extra items, e.g\. pad_collate's sizes\?"),
+        "dicts": ([{"image": images[:8], "label": labels[:8]}], TypeError,
+                  r"got a dict with keys \['image', 'label'\]\. Make the dataset return \(image, label\) pairs"),
+        "one-hot": (DataLoader(TensorDataset(images, nn.functional.one_hot(labels)), batch_size=8), ValueError,
+                    r"fit \(val_loader\): .* One-hot targets\? Pass class indices"),
+        "double": (DataLoader(TensorDataset(images.double(), labels), batch_size=8), TypeError,
+                   r"fit \(val_loader\): inputs are float64 \(NumPy's default\)"),
+        "gpu_loader": (cu.GPULoader(np.zeros((8, 8, 8, 3), np.uint8), np.full(8, 5), batch_size=4), ValueError,
+                       r"fit \(val_loader\): labels range from 5 to 5, but the model has 4 outputs"),
+    }
+
+
+@pytest.mark.parametrize("case", list(_val_sets()))
+def test_a_bad_validation_loader_is_reported_before_training(tmp_path, blobs, case):
+    val_loader, error, message = _val_sets()[case]
+    model = _bn_net()
+    optimizer = _sgd(model)
+    snapshot = _snapshot(model)
+    train = CountingLoader(DataLoader(make_blobs(n=32), batch_size=8))
+    with pytest.raises(error, match=message):
+        cu.fit(model, train, val_loader, optimizer, epochs=2, checkpoint_path=tmp_path / "best.pt", progress=False)
+    assert train.iterations == 0, "no training before the validation batch is checked"
+    assert _unchanged(model, snapshot) and optimizer.state_dict()["state"] == {} and model.training
+    assert list(tmp_path.iterdir()) == []
+
+
+class _Dropped(nn.Module):
+    """A model whose training draws from torch's global generator (dropout), to see any extra draw."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, 4))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def _val_loaders(data):
+    return {
+        "shuffled, global generator": lambda: DataLoader(data, batch_size=16, shuffle=True),
+        "own generator": lambda: DataLoader(data, batch_size=16, shuffle=True,
+                                            generator=torch.Generator().manual_seed(1)),
+        "persistent workers": lambda: DataLoader(data, batch_size=16, num_workers=1, persistent_workers=True),
+        "GPULoader, shuffled and flipped": lambda: cu.GPULoader(
+            (data.tensors[0] * 40 + 128).clamp(0, 255).to(torch.uint8), data.tensors[1], batch_size=16,
+            shuffle=True, flip=True, crop_padding=1, layout="NCHW"),
+        "list of batches": lambda: list(DataLoader(data, batch_size=16)),
+    }
+
+
+@pytest.mark.parametrize("kind", list(_val_loaders(make_blobs(n=8))))
+def test_the_first_batch_check_changes_no_result(monkeypatch, kind):
+    """fit with the check gives exactly the numbers of fit without it: every generator is put back."""
+    data = make_blobs(n=48, seed=1)
+
+    def run():
+        torch.manual_seed(0)
+        model = _Dropped()
+        train = DataLoader(make_blobs(n=64), batch_size=16, shuffle=True)  # shuffled by the global generator
+        val = _val_loaders(data)[kind]()
+        history = cu.fit(model, train, val, _sgd(model), epochs=3, progress=False,
+                         tta_flip=kind.startswith("GPULoader"))
+        assert getattr(val, "epoch", 3) == 3, "a GPULoader counts the 3 validation passes, not the check"
+        return history, _snapshot(model), torch.rand(1)
+
+    checked = run()
+    monkeypatch.setattr(cu.train, "check_first_batch", lambda *args, **kwargs: None)
+    unchecked = run()
+    assert _numbers(checked[0]) == _numbers(unchecked[0]) and checked[2] == unchecked[2]
+    assert _unchanged(_load(checked[1]), unchecked[1])
+
+
+def _numbers(history):
+    return {k: v for k, v in history.items() if k != "seconds"}  # all but the timings
+
+
+def _load(state):
+    model = _Dropped()
+    model.load_state_dict(state)
+    return model
+
+
+# -- checkpoint paths that cannot be written --------------------------------------------------------------
+
+def _unwritable_folder(tmp_path):
+    """A folder no file can be created in: read-only permissions, or (as root, who ignores them) /sys."""
+    if os.geteuid() != 0:
+        folder = tmp_path / "locked"
+        folder.mkdir()
+        folder.chmod(0o555)
+        return folder
+    if not Path("/sys").is_dir():
+        pytest.skip("running as root without /sys: no folder that root cannot write to")
+    return Path("/sys")
+
+
+@pytest.mark.parametrize("inside", ["best.pt", "new_folder/best.pt"])
+def test_checkpoint_in_a_folder_that_cannot_be_written(tmp_path, loaders, inside):
+    folder = _unwritable_folder(tmp_path)
+    path = folder / inside
+    before = sorted(p.name for p in folder.iterdir())
+    model = TinyNet()
+    snapshot = _snapshot(model)
+    train = CountingLoader(loaders[0])
+    with pytest.raises(PermissionError, match=rf"fit \(checkpoint_path\): cannot (write in|create .* in) the folder "
+                                              rf"{re.escape(str(folder))} .* Give a checkpoint path in a folder you "
+                                              r"can write to"):
+        cu.fit(model, train, loaders[1], _sgd(model), epochs=1, checkpoint_path=path, progress=False)
+    assert train.iterations == 0 and _unchanged(model, snapshot)
+    with pytest.raises(PermissionError, match="save_checkpoint: cannot"):
+        cu.save_checkpoint(path, model)
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_a_file_that_is_not_a_checkpoint_is_never_overwritten(tmp_path, loaders):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes")
+    model = TinyNet()
+    train = CountingLoader(loaders[0])
+    with pytest.raises(FileExistsError, match=r"fit \(checkpoint_path\): .*notes\.txt exists and is not a PyTorch "
+                                              r"checkpoint; saving would overwrite it"):
+        cu.fit(model, train, loaders[1], _sgd(model), epochs=1, checkpoint_path=notes, progress=False)
+    with pytest.raises(FileExistsError, match="save_checkpoint: .* is not a PyTorch checkpoint"):
+        cu.save_checkpoint(notes, model)
+    assert notes.read_text() == "my notes" and train.iterations == 0
+    old = cu.save_checkpoint(tmp_path / "best.pt", model, epoch=1)  # a checkpoint is replaced, as fit needs
+    cu.save_checkpoint(old, model, epoch=2)
+    assert cu.load_checkpoint(old)["epoch"] == 2
+
+
+# -- schedules that do not fit the run ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("per_batch, build, message", [
+    (True, dict(epochs=1, steps_per_epoch=8), r"OneCycleLR schedule has 8 steps left, but fit steps it 16 times "
+                                              r"\(2 epochs x 8 batches\), so it would fail in the middle of training"),
+    (False, dict(total_steps=1), r"has 1 steps left, but fit steps it 2 times \(once per epoch, 2 epochs\)"),
+    (False, dict(epochs=2, steps_per_epoch=8), r"OneCycleLR schedule has 16 steps \(2 epochs x 8 batches\), but fit "
+                                               r"steps it once per epoch.* Pass scheduler_per_batch=True"),
+])
+def test_one_cycle_schedule_of_the_wrong_length(tmp_path, blobs, per_batch, build, message):
+    model = TinyNet()
+    optimizer = _sgd(model)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=0.1, **build)
+    train = CountingLoader(DataLoader(blobs, batch_size=32))  # 8 batches
+    snapshot = _snapshot(model)
+    with pytest.raises(ValueError, match=message):
+        cu.fit(model, train, DataLoader(blobs, batch_size=64), optimizer, 2, scheduler=scheduler,
+               scheduler_per_batch=per_batch, checkpoint_path=tmp_path / "best.pt", progress=False)
+    assert train.iterations == 0 and _unchanged(model, snapshot) and list(tmp_path.iterdir()) == []
+    assert scheduler.last_epoch == 0
+
+
+# -- models and batches from elsewhere ----------------------------------------------------------------------
+
+class _TupleNet(TinyNet):
+    def forward(self, x):
+        return super().forward(x), x.mean()
+
+
+class _DictNet(TinyNet):
+    def forward(self, x):
+        return {"logits": super().forward(x)}
+
+
+class _OneOutput(TinyNet):
+    def forward(self, x):
+        return super().forward(x)[:, 0]
+
+
+@pytest.mark.parametrize("model_class, message", [
+    (_TupleNet, r"the model returned a tuple of 2 items; expected one tensor of logits, shape \(batch, num_classes\) "
+                r"= \(8, C\)\. Wrap the model .* model\(x\)\[0\]"),
+    (_DictNet, r"the model returned a dict with keys \['logits'\]; expected one tensor of logits.* "
+               r"model\(x\)\['logits'\]"),
+    (_OneOutput, r"the model returned \(8,\); .* One number per sample: for classification the last layer needs one "
+                 r"output per class"),
+])
+def test_models_that_do_not_return_logits(tmp_path, model_class, message):
+    loader = DataLoader(make_blobs(n=32), batch_size=8)
+    model = model_class()
+    optimizer = _sgd(model)
+    snapshot = _snapshot(model)
+    with pytest.raises(ValueError, match=r"fit \(val_loader\): " + message):
+        cu.fit(model, loader, loader, optimizer, 1, checkpoint_path=tmp_path / "best.pt", progress=False)
+    with pytest.raises(ValueError, match="training: " + message):
+        cu.train_one_epoch(model, loader, optimizer, progress=False)
+    for call, where in ((lambda: cu.evaluate(model, loader, tta_flip=True), "evaluation"),
+                        (lambda: cu.predict(model, loader), "prediction")):
+        with pytest.raises(ValueError, match=f"{where}: " + message):
+            call()
+    assert _unchanged(model, snapshot) and optimizer.state_dict()["state"] == {} and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("inputs_dtype, model_dtype, message", [
+    (torch.float16, torch.float32, r"the inputs are torch\.float16 but the model's weights are torch\.float32\. Use "
+                                   r"the same dtype for both, usually float32"),
+    (torch.float32, torch.float64, r"the inputs are torch\.float32 but the model's weights are torch\.float64"),
+])
+def test_inputs_and_weights_of_different_dtypes(inputs_dtype, model_dtype, message):
+    data = make_blobs(n=16)
+    loader = DataLoader(TensorDataset(data.tensors[0].to(inputs_dtype), data.tensors[1]), batch_size=8)
+    model = _bn_net().to(model_dtype)
+    optimizer = _sgd(model)
+    snapshot = _snapshot(model)
+    with pytest.raises(RuntimeError, match=r"training: the model failed on inputs of shape \(8, 3, 8, 8\): " + message):
+        cu.train_one_epoch(model, loader, optimizer, progress=False)
+    assert _unchanged(model, snapshot), "weights and BatchNorm statistics as before"
+
+
+def test_a_model_without_parameters():
+    data = make_blobs(n=16)
+    model = nn.Flatten()
+    loader = DataLoader(TensorDataset(data.tensors[0].flatten(1)[:, :4].double(), data.tensors[1]), batch_size=8)
+    result = cu.evaluate(model, loader)  # float64 inputs are fine: there are no float32 weights to clash with
+    assert result["accuracy"] == pytest.approx((data.tensors[0].flatten(1)[:, :4].argmax(1) == data.tensors[1])
+                                               .float().mean().item())
+    with pytest.raises(ValueError, match=r"fit: the model \(Flatten\) has no parameters, so there is nothing to train"):
+        cu.fit(model, loader, loader, _sgd(TinyNet()), 1, progress=False)
+
+
+@pytest.mark.parametrize("targets, message", [
+    (torch.arange(8)[:, None] % 4, r"got shapes \(8, 3, 8, 8\) and \(8, 1\)\. Targets with a trailing axis of 1\? "
+                                   r"Pass targets\.squeeze\(1\)"),
+])
+def test_targets_with_a_trailing_axis(targets, message):
+    model = TinyNet()
+    snapshot = _snapshot(model)
+    loader = DataLoader(TensorDataset(make_blobs(n=8).tensors[0], targets), batch_size=8)
+    with pytest.raises(ValueError, match=message):
+        cu.train_one_epoch(model, loader, _sgd(model), progress=False)
+    assert _unchanged(model, snapshot)
+
+
+@pytest.mark.parametrize("batches, message", [
+    ([(np.zeros((4, 3, 8, 8), np.float32), np.zeros(4, np.int64))],
+     r"inputs and targets must be tensors, got ndarray and ndarray\. Convert NumPy arrays with torch\.from_numpy"),
+    (DataLoader(TensorDataset(torch.zeros(4, 3, 8, 8)), batch_size=4),
+     r"each batch must be a pair \(inputs, targets\), got a list of 1 items\. A dataset without labels, such as "
+     r"TensorDataset\(images\)\? Add the labels"),
+])
+def test_batches_from_elsewhere(batches, message):
+    model = TinyNet()
+    snapshot = _snapshot(model)
+    with pytest.raises(TypeError, match="training: " + message):
+        cu.train_one_epoch(model, batches, _sgd(model), progress=False)
+    assert _unchanged(model, snapshot)
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (dict(optimizer="other"), ValueError, "training: the optimizer holds none of this model's parameters"),
+    (dict(loss_fn=nn.CrossEntropyLoss), TypeError, r"training: loss_fn is the class CrossEntropyLoss; pass an "
+                                                   r"instance: CrossEntropyLoss\(\)"),
+    (dict(scheduler="plateau"), ValueError, r"training: ReduceLROnPlateau needs the validation loss once per epoch, "
+                                            r"but train_one_epoch steps its scheduler after every batch"),
+    (dict(scheduler="other_optimizer"), ValueError, "the scheduler was built for another optimizer"),
+])
+def test_train_one_epoch_checks_what_fit_checks(blobs, change, error, message):
+    model = TinyNet()
+    optimizer = _sgd(model)
+    special = {"other": lambda: _sgd(TinyNet()),
+               "plateau": lambda: torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer),
+               "other_optimizer": lambda: torch.optim.lr_scheduler.StepLR(_sgd(TinyNet()), 1)}
+    kwargs = {k: special[v]() if isinstance(v, str) else v for k, v in change.items()}
+    kwargs.setdefault("optimizer", optimizer)
+    loader = CountingLoader(DataLoader(blobs, batch_size=32))
+    snapshot = _snapshot(model)
+    with pytest.raises(error, match=message):
+        cu.train_one_epoch(model, loader, progress=False, **kwargs)
+    assert loader.iterations == 0 and _unchanged(model, snapshot)
+
+
+# -- NumPy integers work wherever Python integers do ----------------------------------------------------------
+
+def test_numpy_integers_as_counts(tmp_path):
+    def run(whole):
+        torch.manual_seed(0)
+        model = TinyNet()
+        train = DataLoader(make_blobs(n=64), batch_size=16, shuffle=True)
+        val = DataLoader(make_blobs(n=32, seed=1), batch_size=16)
+        history = cu.fit(model, train, val, _sgd(model, lr=0.01), whole(3), patience=whole(2), progress=False,
+                         checkpoint_path=tmp_path / f"{whole.__name__}.pt")
+        one = cu.train_one_epoch(model, train, _sgd(model), epoch=whole(4), check_every=whole(2), progress=False)
+        return history, one, _snapshot(model)
+
+    python, numpy = run(int), run(np.int64)
+    assert _numbers(python[0]) == _numbers(numpy[0]) and python[1] == numpy[1]
+    assert _unchanged(_model_from(python[2]), numpy[2])
+    assert all(type(e) is int for e in numpy[0]["epoch"])
+    assert cu.load_checkpoint(tmp_path / "int64.pt")["epoch"] == cu.load_checkpoint(tmp_path / "int.pt")["epoch"]
+
+
+def _model_from(state):
+    model = TinyNet()
+    model.load_state_dict(state)
+    return model
+
+
+def test_parameter_groups_takes_numpy_numbers_and_the_model():
+    model = TinyNet()
+    groups = cu.parameter_groups(model, np.float32(5e-4))
+    assert groups[0]["weight_decay"] == pytest.approx(5e-4) and type(groups[0]["weight_decay"]) is float
+    assert cu.parameter_groups(model, np.int64(0))[0]["weight_decay"] == 0.0
+    with pytest.raises(TypeError, match=r"parameter_groups takes the model itself, got generator: "
+                                        r"parameter_groups\(model, weight_decay\), not model\.parameters\(\)"):
+        cu.parameter_groups(model.parameters(), 5e-4)
