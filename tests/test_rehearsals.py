@@ -330,3 +330,13 @@ def test_unverified_bounds_finds_a_bound_nobody_ran(tmp_path):
     pyproject.write_text('[project]\ndependencies = ["torch>=2.2"]\n')
     assert rehearse.unverified_bounds(record, tmp_path) == ["01_a failed in the oldest rehearsal (d): boom"]
     assert rehearse.unverified_bounds({}, tmp_path)[0].startswith("no oldest-versions rehearsal is recorded")
+
+
+def test_a_cell_timeout_is_named_in_the_failure():
+    """nbclient interrupts a cell at the timeout; cu.fit catches the interrupt and returns an empty history, so the
+    error the notebook then raises (an IndexError) hides the cause: the record names the cell that timed out."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("train()")])
+    nb.cells[0].metadata["papermill"] = {"duration": 2.0}
+    nb.cells[1].metadata["papermill"] = {"duration": 300.02}
+    assert rehearse._timed_out(nb, 300) == ["cell 2 (train()) reached the 300 s cell timeout and was interrupted"]
+    assert rehearse._timed_out(nb, 600) == []

@@ -618,12 +618,22 @@ def check_notebook(rehearsal: ColabRehearsal, path: Path, out_dir: Path, timeout
     try:
         run = rehearsal.run(path, out_dir, timeout=timeout)
     except RehearsalError as error:
+        executed = Path(out_dir) / path.name
+        timed_out = _timed_out(nbkit.read(executed), timeout) if timeout and executed.exists() else []
         return {"outcome": "failed", "seconds": round(time.perf_counter() - start, 1),
-                "failure": str(error).splitlines()[0], "details": None}
+                "failure": str(error).splitlines()[0], "details": "; ".join(timed_out) or None}
     problems = nbkit.smoke_problems(nbkit.read(path), nbkit.read(run["executed"]))
     return {"outcome": "failed" if problems else "ok", "seconds": round(run["seconds"], 1),
             "failure": f"{path.name}: {problems[0].splitlines()[0]}" if problems else None,
             "details": "\n".join(problems)[:3000] if problems else None}
+
+
+def _timed_out(executed, timeout: int) -> list[str]:
+    """The cells of an executed copy that ran into the per-cell ``timeout``: nbclient then interrupts the kernel,
+    and code that handles the interrupt (``cu.fit`` returns the history so far) may fail further on."""
+    return [f"cell {number} ({first[:40]}) reached the {timeout} s cell timeout and was interrupted"
+            for number, cell, first in nbkit._numbered(executed)
+            if (cell.get("metadata", {}).get("papermill", {}).get("duration") or 0) >= timeout]
 
 
 def key_versions(installed: dict[str, str], root: Path = REPO) -> dict[str, str]:
@@ -734,7 +744,8 @@ def compatibility_markdown(record: dict) -> str:
                 if outcome["outcome"] != "ok"]
     if failures:
         lines += ["", "## Failures", ""]
-        lines += [f"- {name}, {stem} ({o['date']}): `{o['failure']}`" for name, stem, o in failures]
+        lines += [f"- {name}, {stem} ({o['date']}): `{o['failure']}`"
+                  + (f" ({o['details'].splitlines()[0]})" if o.get("details") else "") for name, stem, o in failures]
     lines += ["", "## The environments", "", head.replace("|  |", "| |", 1), rule]
     info = {name: record[name].get("environment") or {} for name in sets}
     lines.append("| built on | " + " | ".join(info[name].get("built", "–") for name in sets) + " |")
