@@ -314,6 +314,24 @@ def test_compatibility_record_reports_failures(tmp_path):
     assert "0 of 1 notebooks passed" in rehearse.readme_block(record)
 
 
+COMPATIBILITY = rehearse.COMPATIBILITY
+
+
+def test_the_recorded_versions_are_the_declared_ones():
+    """The compatibility record holds a run of both version sets over every notebook, rendered into
+    compatibility.md and README; and pyproject.toml's lower bounds are the ones the oldest run verified."""
+    record = json.loads(COMPATIBILITY.read_text())
+    assert {"oldest", "newest"} <= set(record)
+    for name in ("oldest", "newest"):
+        assert set(record[name]["notebooks"]) == set(IDS), \
+            f"{name}: rerun python -m tools.rehearse colab --versions {name}"
+    assert COMPATIBILITY.with_suffix(".md").read_text() == rehearse.compatibility_markdown(record), \
+        "compatibility.md is rendered from compatibility.json: rerun the rehearsal, do not edit it"
+    readme = (nbkit.REPO / "README.md").read_text()
+    assert readme == rehearse.render_readme(readme, record), "README's compatibility block is rendered from the record"
+    assert rehearse.unverified_bounds(record) == []
+
+
 def test_unverified_bounds_finds_a_bound_nobody_ran(tmp_path):
     record = {"oldest": {"installed": {"torch": "2.2.0", "torchvision": "0.17.0", "numpy": "1.24.0"},
                          "notebooks": {"01_a": {"outcome": "ok", "date": "d", "failure": None}}}}
