@@ -217,6 +217,12 @@ def test_resolve_returns_pins_and_reports_an_impossible_set(monkeypatch):
     with pytest.raises(rehearse.RehearsalError, match=r"(?s)resolving the oldest versions failed.*resolver says no.*"
                                                       r"raise it in pyproject.toml"):
         rehearse.resolve("oldest", log=lambda _: None)
+    monkeypatch.setattr(rehearse, "resolve_command", lambda *a, **k: [sys.executable, "-c", (
+        "import sys; [print(f'WARNING: Location {i} is ignored', file=sys.stderr) for i in range(500)]; "
+        "print('ERROR: No space left on device', file=sys.stderr); sys.exit(1)")])
+    with pytest.raises(rehearse.RehearsalError) as info:
+        rehearse.resolve("newest", log=lambda _: None)
+    assert "ERROR: No space left on device" in str(info.value) and "is ignored" not in str(info.value)
 
 
 def test_version_sets_keep_their_own_environments(monkeypatch, tmp_path):

@@ -329,8 +329,10 @@ def resolve(versions: str, log=print, root: Path = REPO) -> str:
         log(f"resolving the {versions} versions: {shlex.join(command)}")
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode or not output.exists():
+            said = (done.stdout + done.stderr).splitlines()
+            errors = [line for line in said if "error" in line.lower()] or said[-30:]  # not pip's warnings
             raise RehearsalError(
-                f"resolving the {versions} versions failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}\n"
+                f"resolving the {versions} versions failed:\n" + "\n".join(errors)[-3000:] + "\n"
                 f"Requirements: {', '.join(requirements(root))}. A lower bound that has no wheel for Python "
                 f"{platform.python_version()}, or that conflicts with another, is false: raise it in pyproject.toml.")
         pins = parse_resolution(versions, output.read_text())
