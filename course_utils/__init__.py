@@ -48,7 +48,15 @@ from .sampling import (
     seed_worker,
 )
 from .selfcheck import FullModeExpectationWarning, check_full_mode
-from .train import History, count_parameters, fit, parameter_groups, train_one_epoch
+from .train import (
+    History,
+    TrainingInterrupted,
+    count_parameters,
+    fit,
+    last_history,
+    parameter_groups,
+    train_one_epoch,
+)
 
 __all__ = [
     # env
@@ -58,7 +66,8 @@ __all__ = [
     "DatasetNotAvailableError", "balanced_subset", "channel_stats", "data_root", "load_cifar10", "load_cifar100",
     "load_fashion_mnist", "stratified_split", "targets_of", "GPULoader",
     # training, evaluation, checkpoints
-    "History", "NonFiniteLossError", "count_parameters", "fit", "parameter_groups", "train_one_epoch",
+    "History", "NonFiniteLossError", "TrainingInterrupted", "count_parameters", "fit", "last_history",
+    "parameter_groups", "train_one_epoch",
     "evaluate", "per_class_accuracy", "predict",
     "CheckpointError", "load_checkpoint", "save_checkpoint",
     # models

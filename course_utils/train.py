@@ -20,6 +20,23 @@ from .checks import NonFiniteLossError
 from .evaluation import autocast, check_first_batch, evaluate, weights_dtype
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or a notebook runner's timeout) stopped ``fit``: the cell stops too, so that nothing after ``fit``
+    runs on a half-trained model. The history so far is in ``.history`` and in ``cu.last_history()``."""
+
+    def __init__(self, message: str, history: History):
+        super().__init__(message)
+        self.history = history
+
+
+_last_history: History | None = None
+
+
+def last_history() -> History | None:
+    """The history of the most recent ``fit`` call, also when it was interrupted (None before any call)."""
+    return _last_history
+
+
 class History(dict):
     """Per-epoch metrics: a dict of equal-length lists (``pandas.DataFrame(history)`` makes a table).
 
@@ -152,8 +169,10 @@ def fit(
       the last epoch's weights, the ones a learning-rate schedule ends on.
     - Errors in the arguments, and in the first validation batch (checked with one forward pass in
       eval mode), are raised before the first epoch. Ctrl-C (KeyboardInterrupt) stops
-      cleanly and returns the history so far. A NaN or infinite loss (training or validation) raises
-      ``NonFiniteLossError`` after restoring the best weights; the history is in ``error.history``.
+      cleanly: the best weights are restored as at the end, then ``TrainingInterrupted`` (a KeyboardInterrupt)
+      stops the cell, and ``cu.last_history()`` returns the history so far. A NaN or infinite loss (training or
+      validation) raises ``NonFiniteLossError`` after restoring the best weights; the history is in
+      ``error.history``.
     """
     device = checks.model_device(model, device, "fit")
     checks.fit_arguments(model, train_loader, val_loader, optimizer, epochs=epochs, loss_fn=loss_fn,
@@ -207,8 +226,6 @@ def fit(
                     break
     except KeyboardInterrupt:
         history.stop_reason = "interrupted"
-        print(f"Training interrupted after {len(history['epoch'])} complete epoch(s); returning the history so far"
-              + (f", best checkpoint: {checkpoint_path}." if checkpoint_path and history.best_epoch else "."))
     except NonFiniteLossError as error:
         history.stop_reason, failure = "non_finite_loss", error
     finally:
@@ -219,6 +236,14 @@ def fit(
             load_checkpoint(checkpoint_path, model)
         else:
             model.load_state_dict(best_state)
+    global _last_history
+    _last_history = history
+    if history.stop_reason == "interrupted":
+        kept = f" The model holds the weights of epoch {history.best_epoch}, the best." if restored else ""
+        saved = f" Best checkpoint: {checkpoint_path}." if checkpoint_path and history.best_epoch else ""
+        raise TrainingInterrupted(
+            f"Training interrupted after {len(history['epoch'])} complete epoch(s).{kept}{saved} The history so far: "
+            "history = cu.last_history()", history) from None
     if failure is not None:
         kept = f"The model holds the weights of epoch {history.best_epoch}, the best. " if restored else ""
         error = NonFiniteLossError(f"{failure} {kept}The history so far is in error.history.")

@@ -359,8 +359,8 @@ def test_unverified_bounds_finds_a_bound_nobody_ran(tmp_path):
 
 
 def test_a_cell_timeout_is_named_in_the_failure():
-    """nbclient interrupts a cell at the timeout; cu.fit catches the interrupt and returns an empty history, so the
-    error the notebook then raises (an IndexError) hides the cause: the record names the cell that timed out."""
+    """nbclient interrupts a cell at the timeout; the error the notebook then shows (a KeyboardInterrupt, or an
+    error of code that caught it) does not say why: the record names the cell that timed out."""
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell("train()")])
     nb.cells[0].metadata["papermill"] = {"duration": 2.0}
     nb.cells[1].metadata["papermill"] = {"duration": 300.02}

@@ -198,7 +198,7 @@ def test_early_stopping_saves_and_restores_best(tmp_path, loaders):
     assert cu.evaluate(model, loaders[1])["loss"] == pytest.approx(history["val_loss"][best - 1], rel=1e-5)
 
 
-def test_keyboard_interrupt_returns_history_and_keeps_checkpoint(tmp_path, loaders):
+def test_keyboard_interrupt_stops_the_cell_and_keeps_history_and_checkpoint(tmp_path, loaders):
     class InterruptingLoader:
         def __init__(self, loader):
             self.loader, self.epochs = loader, 0
@@ -215,8 +215,12 @@ def test_keyboard_interrupt_returns_history_and_keeps_checkpoint(tmp_path, loade
 
     model = TinyNet()
     path = tmp_path / "best.pt"
-    history = cu.fit(model, InterruptingLoader(loaders[0]), loaders[1], _sgd(model), epochs=5,
-                    checkpoint_path=path, progress=False)
+    with pytest.raises(cu.TrainingInterrupted, match=r"after 2 complete epoch\(s\).*cu.last_history\(\)") as stopped:
+        cu.fit(model, InterruptingLoader(loaders[0]), loaders[1], _sgd(model), epochs=5, checkpoint_path=path,
+               progress=False)
+    assert isinstance(stopped.value, KeyboardInterrupt), "the cell stops, as on any Ctrl-C"
+    history = stopped.value.history
+    assert cu.last_history() is history
     assert history.stop_reason == "interrupted"
     assert history["epoch"] == [1, 2]
     assert cu.load_checkpoint(path)["epoch"] == history.best_epoch
