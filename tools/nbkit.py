@@ -22,6 +22,7 @@ import ast
 import base64
 import contextlib
 import functools
+import hashlib
 import json
 import re
 import tomllib
@@ -144,6 +145,14 @@ def mode_knobs(nb) -> dict[str, dict]:
             if set(value) == RUN_MODE_KEYS:
                 found[node.targets[0].id] = value
     return found
+
+
+def code_hash(nb) -> str:
+    """A hash of what the code cells of ``nb`` say (their sources, in order; the Colab setup cell left out, as
+    it is rendered from pyproject.toml and changes with the repository, not with what the notebook computes).
+    Recorded outputs are fresh while it equals the hash their run recorded (benchmarks/recorded_outputs.py)."""
+    sources = [source(c) for c in code_cells(nb) if not source(c).startswith(SETUP_MARKER)]
+    return hashlib.sha256(json.dumps(sources).encode()).hexdigest()[:16]
 
 
 def find_cells(nb, pattern: str, cell_type: str = "code") -> list:

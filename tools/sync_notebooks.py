@@ -88,22 +88,24 @@ def badges(notebook: str, root: Path = REPO) -> str:
     )
 
 
-def render_header(path: Path, header: str, root: Path = REPO) -> str:
-    """The first cell of notebook ``path`` with its badges and runtime line rendered."""
+def render_header(path: Path, header: str, root: Path = REPO, outputs_mode: str | None = None) -> str:
+    """The first cell of notebook ``path`` with its badges and runtime line rendered (``outputs_mode``: the mode
+    of the run whose outputs it carries, named on the runtime line)."""
     if not BADGES.search(header):
         raise SystemExit(f"{path}: the first cell needs a '<!-- badges --><!-- /badges -->' placeholder")
     if not RUNTIME_LINE.search(header):
         raise SystemExit(f"{path}: the first cell needs a line starting with '**Runtime** (measured):' "
                          "(its text is rendered from benchmarks/results)")
     header = BADGES.sub(lambda _: badges(path.name, root), header)
-    line = readme_table.runtime_line(path.stem, root / "benchmarks" / "results")
+    line = readme_table.runtime_line(path.stem, root / "benchmarks" / "results", outputs_mode)
     return RUNTIME_LINE.sub(lambda _: line, header, count=1)
 
 
 def render(path: Path, root: Path = REPO):
     """Notebook ``path`` as it should be: header, setup cell and kernel metadata rendered."""
     nb = nbkit.read(path)
-    nb.cells[0].source = render_header(path, nbkit.header(nb), root)
+    mode = ((nb.metadata.get("course") or {}).get("outputs") or {}).get("mode")  # benchmarks/recorded_outputs.py
+    nb.cells[0].source = render_header(path, nbkit.header(nb), root, mode)
     setup = nbkit.setup_cells(nb)
     if len(setup) != 1:
         raise SystemExit(f"{path}: expected one code cell starting with {SETUP_MARKER!r}, found {len(setup)}")
