@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import subprocess
 import threading
 from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin, urlparse
@@ -222,6 +223,21 @@ def test_search_finds_a_term_in_each_language(built, served, browser, language):
     results.first.wait_for(timeout=30_000)
     found = [results.nth(i).get_attribute("href") for i in range(results.count())]
     assert any(expected in href for href in found), f"searching {term!r} found {found}"
+
+
+def test_readme_links_the_site_of_the_configured_repository():
+    slug, _ = sync_notebooks.repository()
+    assert sync_notebooks.site_url(slug) in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_a_korean_font_is_installed_for_the_browser():
+    """Without one, Chromium draws the Korean pages as empty boxes (.ci/run installs fonts-nanum)."""
+    fc_list = shutil.which("fc-list")
+    listed = subprocess.run([fc_list, ":lang=ko"], capture_output=True, text=True) if fc_list else None
+    if not (listed and listed.stdout.strip()):
+        if REQUIRED:
+            pytest.fail("CI_REQUIRE_BROWSER=1 but no Korean font is installed (apt-get install fonts-nanum)")
+        pytest.skip("no Korean font (apt-get install fonts-nanum)")
 
 
 def test_a_broken_link_fails_the_build(tmp_path, monkeypatch):

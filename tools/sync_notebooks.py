@@ -47,6 +47,12 @@ def repository(root: Path = REPO) -> tuple[str, str]:
     return nbkit.repository(root)
 
 
+def site_url(slug: str) -> str:
+    """Where GitHub Pages publishes the course website of repository ``slug`` (.github/workflows/pages.yml)."""
+    owner, name = slug.split("/")
+    return f"https://{owner.lower()}.github.io/{name}/"
+
+
 def setup_cell_source(root: Path = REPO) -> str:
     slug, ref = repository(root)
     return (
@@ -214,6 +220,7 @@ def set_repository(url: str, ref: str | None = None, root: Path = REPO) -> list[
         (f"github.com/{old_slug}@{old_ref}", f"github.com/{slug}@{new_ref}"),
         (f"github.com/{old_slug}", f"github.com/{slug}"),
         (f"raw.githubusercontent.com/{old_slug}/", f"raw.githubusercontent.com/{slug}/"),
+        (site_url(old_slug), site_url(slug)),  # the course website (GitHub Pages, .github/workflows/pages.yml)
     ]
     changed = ["pyproject.toml"] if new != text else []
     for path in linked_files(root):
