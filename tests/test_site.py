@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import threading
-from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 import pytest
@@ -107,27 +106,45 @@ def _images(page) -> list[tuple[str, int, str]]:
     }))""")
 
 
-def _crawl(visitor: Visitor, html: Path) -> dict[str, dict]:
-    """Every page reachable from the landing page: its status, problems, links, ids and images."""
-    base = visitor.base
-    todo, pages = [base + "index.html"], {}
+SCREENSHOTS = {"index.html": "landing-en", "ko/index.html": "landing-ko",
+               f"notebooks/{nbkit.notebooks()[0].stem}.html": "notebook-en",
+               f"notebooks/ko/{nbkit.notebooks()[0].stem}.html": "notebook-ko"}
+
+
+@pytest.fixture(scope="module")
+def crawl(built, served, browser):
+    """Every page reachable from the landing page, each visited once: its status, errors, ids, images, links,
+    language switch and course map; screenshots of :data:`SCREENSHOTS`. Also the requests to other hosts."""
+    visitor = Visitor(browser, served)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    todo, pages = [served + "index.html"], {}
     while todo:
         url = todo.pop()
         if url in pages:
             continue
         response = visitor.visit(url)
         page = visitor.page
-        info = {"status": response.status if response else None, "errors": list(visitor.errors),
+        name = url.removeprefix(served)
+        maps = page.locator("pre.mermaid")
+        if maps.count():
+            page.locator("pre.mermaid svg").first.wait_for(timeout=30_000)
+        switch = page.locator("a.course-language-switch")
+        info = {"status": response.status if response else None,
                 "ids": set(page.evaluate("() => [...document.querySelectorAll('[id]')].map(e => e.id)")),
                 "images": _images(page),
-                "links": page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)")}
-        info["errors"] += visitor.errors[len(info["errors"]):]
-        pages[url] = info
+                "links": page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)"),
+                "switch": [urljoin(url, switch.nth(i).get_attribute("href")) for i in range(switch.count())],
+                "map_nodes": page.locator("pre.mermaid svg g.node").count(),
+                "lang": page.evaluate("document.documentElement.lang")}
+        if name in SCREENSHOTS:
+            page.screenshot(path=str(SHOTS / f"{SCREENSHOTS[name]}.png"))
+        info["errors"] = list(visitor.errors)
+        pages[name] = info
         for link in info["links"]:
             target, _ = urldefrag(link)
-            if target.startswith(base) and target.endswith(".html") and target not in pages:
+            if target.startswith(served) and target.endswith(".html") and target.removeprefix(served) not in pages:
                 todo.append(target)
-    return pages
+    return {"pages": pages, "foreign": visitor.foreign, "base": served}
 
 
 def test_the_site_builds_with_every_page(built):
@@ -141,13 +158,15 @@ def test_the_site_builds_with_every_page(built):
     assert all((built / "_static" / "vendor" / path).is_file() for path in vendored)
 
 
-def test_every_page_as_a_reader_sees_it(built, served, browser):
-    visitor = Visitor(browser, served)
-    pages = _crawl(visitor, built)
+def test_no_request_leaves_the_site(crawl):
+    assert not crawl["foreign"], "requests to another host (blocked):\n" + "\n".join(sorted(set(crawl["foreign"])))
+
+
+def test_every_page_loads_cleanly_with_its_images(crawl):
+    pages = crawl["pages"]
     assert len(pages) >= 2 * len(nbkit.notebooks()) + 3, f"the crawl reached only {sorted(pages)}"
     problems = []
-    for url, info in pages.items():
-        name = url.removeprefix(served)
+    for name, info in pages.items():
         if info["status"] != 200:
             problems.append(f"{name}: status {info['status']}")
         problems += [f"{name}: {error}" for error in info["errors"]]
@@ -156,41 +175,41 @@ def test_every_page_as_a_reader_sees_it(built, served, browser):
                 problems.append(f"{name}: the image {src} did not load")
             if not alt.strip() or alt.strip() == src or re.search(r"\.(png|svg|jpe?g)$", alt.strip()):
                 problems.append(f"{name}: the image {src} has no alt text ({alt!r})")
+    assert not problems, "\n".join(problems)
+
+
+def test_every_internal_link_and_anchor_resolves(built, crawl):
+    base, pages, problems = crawl["base"], crawl["pages"], []
+    for name, info in pages.items():
         for link in info["links"]:
             target, anchor = urldefrag(link)
-            if not target.startswith(served):
+            if not target.startswith(base):
                 continue
             path = built / unquote(urlparse(target).path).lstrip("/")
             if path.is_dir():
                 path = path / "index.html"
             if not path.exists():
                 problems.append(f"{name}: a link to a missing page: {link}")
-            elif anchor and target in pages and anchor not in pages[target]["ids"]:
+            elif anchor and anchor not in pages.get(target.removeprefix(base), {"ids": {anchor}})["ids"]:
                 problems.append(f"{name}: a link to a missing anchor: {link}")
-    assert not visitor.foreign, "requests to another host (blocked):\n" + "\n".join(sorted(set(visitor.foreign)))
     assert not problems, "\n".join(problems)
 
 
-def test_language_switch_leads_to_the_twin_and_back(built, served, browser):
-    visitor = Visitor(browser, served)
+def test_language_switch_leads_to_the_twin_and_back(crawl):
+    base, pages = crawl["base"], crawl["pages"]
     pairs = [("index.html", "ko/index.html")] + [(f"notebooks/{p.stem}.html", f"notebooks/ko/{p.stem}.html")
                                                   for p in nbkit.notebooks()]
     for english, korean in pairs:
-        for here, there in ((english, korean), (korean, english)):
-            visitor.visit(served + here)
-            switch = visitor.page.locator("a.course-language-switch")
-            assert switch.count() == 1, f"{here}: no language switch"
-            assert urljoin(served + here, switch.get_attribute("href")) == served + there, here
-    assert visitor.page.evaluate("document.documentElement.lang") in ("en", "ko")
+        assert pages[english]["switch"] == [base + korean], f"{english}: switch {pages[english]['switch']}"
+        assert pages[korean]["switch"] == [base + english], f"{korean}: switch {pages[korean]['switch']}"
+        assert (pages[english]["lang"], pages[korean]["lang"]) == ("en", "ko")
 
 
-def test_launch_buttons_open_the_configured_repository(built, served, browser):
+def test_launch_buttons_open_the_configured_repository(crawl):
     slug, ref = sync_notebooks.repository()
-    visitor = Visitor(browser, served)
     for path in nbkit.notebooks() + nbkit.notebooks(REPO / "notebooks" / "ko"):
         in_repo = path.relative_to(REPO).as_posix()
-        visitor.visit(served + in_repo.replace(".ipynb", ".html"))
-        links = visitor.page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)")
+        links = crawl["pages"][in_repo.replace(".ipynb", ".html")]["links"]
         colab = [link for link in links if link.startswith("https://colab.research.google.com/github/")]
         binder = [link for link in links if link.startswith("https://mybinder.org/v2/")]
         assert sync_notebooks.colab_url(in_repo) in colab, f"{in_repo}: Colab links {colab}"
@@ -198,20 +217,11 @@ def test_launch_buttons_open_the_configured_repository(built, served, browser):
                    for link in binder), f"{in_repo}: Binder links {binder}"
 
 
-def test_course_map_is_drawn_and_screenshots(built, served, browser):
-    visitor = Visitor(browser, served)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for name, url in (("landing-en", "index.html"), ("landing-ko", "ko/index.html")):
-        visitor.visit(served + url)
-        visitor.page.locator("pre.mermaid svg").first.wait_for(timeout=30_000)
-        assert visitor.page.locator("pre.mermaid svg g.node").count() >= len(nbkit.notebooks()), \
-            f"{url}: the course map should show every notebook"
-        visitor.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
-    first = nbkit.notebooks()[0].stem
-    for name, url in (("notebook-en", f"notebooks/{first}.html"), ("notebook-ko", f"notebooks/ko/{first}.html")):
-        visitor.visit(served + url)
-        visitor.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=False)
-    assert not visitor.foreign, visitor.foreign
+def test_course_map_is_drawn_on_both_landing_pages(crawl):
+    for name in ("index.html", "ko/index.html"):
+        assert crawl["pages"][name]["map_nodes"] >= len(nbkit.notebooks()), \
+            f"{name}: the course map should show every notebook as a node of the drawn SVG"
+    assert all((SHOTS / f"{shot}.png").is_file() for shot in SCREENSHOTS.values())
 
 
 @pytest.mark.parametrize("language", sorted(SEARCHES))

@@ -18,8 +18,8 @@ setup cell's git URL, not editable; the notebook alone in its folder) and ``smok
 because a module is not declared, or because the notebook reads a file of the repository, says so. The
 executed copy is kept in ``artifacts/rehearsal/colab/`` and its figures in ``artifacts/figures/``.
 
-Under pytest-xdist (``--dist loadgroup``) each notebook's tests form one group, run in order by one worker.
-Other ``.ipynb`` files given to pytest get nbval's plain collection.
+Under pytest-xdist (``-n 2``) each notebook's tests go to one worker, in order (:func:`pytest_xdist_make_scheduler`);
+the other tests are spread one by one, as with xdist's default. Other ``.ipynb`` files get nbval's plain collection.
 """
 from __future__ import annotations
 
@@ -54,7 +54,6 @@ def pytest_configure(config):
     nbval = config.pluginmanager.get_plugin("nbval")
     if nbval is not None:
         config.pluginmanager.unregister(nbval)
-    config.addinivalue_line("markers", "xdist_group: pytest-xdist's group (tools/nbval_colab.py)")
 
 
 def pytest_ignore_collect(collection_path, config):
@@ -75,6 +74,22 @@ def pytest_collect_file(file_path, parent):
     if is_course_notebook(file_path):
         return ColabNotebook.from_parent(parent, path=file_path)
     return IPyNbFile.from_parent(parent, path=file_path)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """pytest-xdist's scheduler for ``-n N`` (``--dist load``): a notebook's tests (its cells, run one after the
+    other in one kernel) are one unit of work for one worker; every other test is a unit of its own."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class NotebookScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if path.endswith(".ipynb") else nodeid
+
+    return NotebookScheduling(config, log)
 
 
 def pytest_unconfigure(config):
@@ -139,7 +154,6 @@ class ColabNotebook(IPyNbFile):
         self.probe = extra("Colab probe", _cell(rehearse.COLAB_PROBE, "probe"))
         items += [self.probe, SmokeChecks.from_parent(self, name="smoke checks")]
         for item in items:
-            item.add_marker(pytest.mark.xdist_group(f"{self.path.parent.name}/{self.path.stem}"))
             item.add_marker(pytest.mark.rehearsal)
         return items
 
