@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import threading
+from pathlib import Path
 from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 import pytest
@@ -111,22 +112,18 @@ SCREENSHOTS = {"index.html": "landing-en", "ko/index.html": "landing-ko",
                f"notebooks/ko/{nbkit.notebooks()[0].stem}.html": "notebook-ko"}
 
 
-@pytest.fixture(scope="module")
-def crawl(built, served, browser):
-    """Every page reachable from the landing page, each visited once: its status, errors, ids, images, links,
-    language switch and course map; screenshots of :data:`SCREENSHOTS`. Also the requests to other hosts."""
-    visitor = Visitor(browser, served)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    todo, pages = [served + "index.html"], {}
+def _crawl(visitor: Visitor, base: str, shots: dict[str, str] | None = None) -> dict:
+    """Every page reachable from ``base``/index.html, each visited once: its status, errors, ids, images, links,
+    language switch and course map; screenshots of the pages ``shots`` names. Also the requests to other hosts."""
+    todo, pages = [base + "index.html"], {}
     while todo:
         url = todo.pop()
         if url in pages:
             continue
         response = visitor.visit(url)
         page = visitor.page
-        name = url.removeprefix(served)
-        maps = page.locator("pre.mermaid")
-        if maps.count():
+        name = url.removeprefix(base)
+        if page.locator("pre.mermaid").count():
             page.locator("pre.mermaid svg").first.wait_for(timeout=30_000)
         switch = page.locator("a.course-language-switch")
         info = {"status": response.status if response else None,
@@ -136,15 +133,55 @@ def crawl(built, served, browser):
                 "switch": [urljoin(url, switch.nth(i).get_attribute("href")) for i in range(switch.count())],
                 "map_nodes": page.locator("pre.mermaid svg g.node").count(),
                 "lang": page.evaluate("document.documentElement.lang")}
-        if name in SCREENSHOTS:
-            page.screenshot(path=str(SHOTS / f"{SCREENSHOTS[name]}.png"))
+        if shots and name in shots:
+            page.screenshot(path=str(SHOTS / f"{shots[name]}.png"))
         info["errors"] = list(visitor.errors)
         pages[name] = info
         for link in info["links"]:
             target, _ = urldefrag(link)
-            if target.startswith(served) and target.endswith(".html") and target.removeprefix(served) not in pages:
+            if target.startswith(base) and target.endswith(".html") and target.removeprefix(base) not in pages:
                 todo.append(target)
-    return {"pages": pages, "foreign": visitor.foreign, "base": served}
+    return {"pages": pages, "foreign": list(visitor.foreign), "base": base}
+
+
+def page_problems(crawled: dict) -> list[str]:
+    """Pages that did not load cleanly: a status other than 200, a console or page error, an image that did not
+    load or has no alt text."""
+    problems = []
+    for name, info in crawled["pages"].items():
+        if info["status"] != 200:
+            problems.append(f"{name}: status {info['status']}")
+        problems += [f"{name}: {error}" for error in info["errors"]]
+        for src, width, alt in info["images"]:
+            if width == 0:
+                problems.append(f"{name}: the image {src} did not load")
+            if not alt.strip() or alt.strip() == src or re.search(r"\.(png|svg|jpe?g)$", alt.strip()):
+                problems.append(f"{name}: the image {src} has no alt text ({alt!r})")
+    return problems
+
+
+def link_problems(html: Path, crawled: dict) -> list[str]:
+    """Links to a page of the site that does not exist, or to an anchor that the page does not have."""
+    base, pages, problems = crawled["base"], crawled["pages"], []
+    for name, info in pages.items():
+        for link in info["links"]:
+            target, anchor = urldefrag(link)
+            if not target.startswith(base):
+                continue
+            path = html / unquote(urlparse(target).path).lstrip("/")
+            if path.is_dir():
+                path = path / "index.html"
+            if not path.exists():
+                problems.append(f"{name}: a link to a missing page: {link}")
+            elif anchor and anchor not in pages.get(target.removeprefix(base), {"ids": {anchor}})["ids"]:
+                problems.append(f"{name}: a link to a missing anchor: {link}")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def crawl(built, served, browser):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return _crawl(Visitor(browser, served), served, SCREENSHOTS)
 
 
 def test_the_site_builds_with_every_page(built):
@@ -163,36 +200,43 @@ def test_no_request_leaves_the_site(crawl):
 
 
 def test_every_page_loads_cleanly_with_its_images(crawl):
-    pages = crawl["pages"]
-    assert len(pages) >= 2 * len(nbkit.notebooks()) + 3, f"the crawl reached only {sorted(pages)}"
-    problems = []
-    for name, info in pages.items():
-        if info["status"] != 200:
-            problems.append(f"{name}: status {info['status']}")
-        problems += [f"{name}: {error}" for error in info["errors"]]
-        for src, width, alt in info["images"]:
-            if width == 0:
-                problems.append(f"{name}: the image {src} did not load")
-            if not alt.strip() or alt.strip() == src or re.search(r"\.(png|svg|jpe?g)$", alt.strip()):
-                problems.append(f"{name}: the image {src} has no alt text ({alt!r})")
+    assert len(crawl["pages"]) >= 2 * len(nbkit.notebooks()) + 3, f"the crawl reached only {sorted(crawl['pages'])}"
+    problems = page_problems(crawl)
     assert not problems, "\n".join(problems)
 
 
 def test_every_internal_link_and_anchor_resolves(built, crawl):
-    base, pages, problems = crawl["base"], crawl["pages"], []
-    for name, info in pages.items():
-        for link in info["links"]:
-            target, anchor = urldefrag(link)
-            if not target.startswith(base):
-                continue
-            path = built / unquote(urlparse(target).path).lstrip("/")
-            if path.is_dir():
-                path = path / "index.html"
-            if not path.exists():
-                problems.append(f"{name}: a link to a missing page: {link}")
-            elif anchor and anchor not in pages.get(target.removeprefix(base), {"ids": {anchor}})["ids"]:
-                problems.append(f"{name}: a link to a missing anchor: {link}")
+    problems = link_problems(built, crawl)
     assert not problems, "\n".join(problems)
+
+
+def test_the_checks_find_planted_problems(tmp_path, browser):
+    """A page with an image from another host, an image without alt text, a script error, a link to a missing
+    page and one to a missing anchor: the crawl's checks name each."""
+    from PIL import Image
+
+    Image.new("RGB", (4, 4), "red").save(tmp_path / "dot.png")
+    (tmp_path / "index.html").write_text(
+        '<html><body><h1 id="top">t</h1><img src="https://example.org/x.png" alt="remote">'
+        '<img src="dot.png"><a href="gone.html">x</a><a href="other.html#nowhere">y</a><a href="#top">z</a>'
+        '<script>undefinedFunction()</script></body></html>')
+    (tmp_path / "other.html").write_text('<html><body><p id="here">o</p></body></html>')
+    httpd = site.server(tmp_path)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_address[1]}/"
+        crawled = _crawl(Visitor(browser, base), base)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert crawled["foreign"] == [f"{base}index.html -> https://example.org/x.png"]
+    found = "\n".join(page_problems(crawled) + link_problems(tmp_path, crawled))
+    for expected in ("the image https://example.org/x.png did not load", "the image dot.png has no alt text",
+                     "undefinedFunction", "a link to a missing page: " + base + "gone.html",
+                     "a link to a missing anchor: " + base + "other.html#nowhere"):
+        assert expected in found, found
+    assert "#top" not in found
 
 
 def test_language_switch_leads_to_the_twin_and_back(crawl):
