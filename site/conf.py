@@ -55,3 +55,7 @@ nb_ipywidgets_js = {
 }
 MERMAID_JS = "vendor/mermaid/dist/mermaid.min.js"
 html_context = {"default_mode": "light"}  # the theme's colour mode, set (the theme logs an error when it is unset)
+# cu.show_results attaches its numbers as application/vnd.course-results+json next to the Markdown table the page
+# shows; myst-nb warns about every mime type it cannot draw, even beside one it draws. An output with nothing
+# to draw is still an error (mystnb.mime_priority).
+suppress_warnings = ["mystnb.unknown_mime_type"]
