@@ -49,9 +49,10 @@ nb_merge_streams = True
 # The JavaScript pages need, vendored (tools/site.py, site/vendor.json): nothing is loaded from another host.
 mathjax_path = "vendor/mathjax/es5/tex-chtml.js"
 mathjax3_config = {"options": {"enableMenu": False}}
-nb_ipywidgets_js = {
+nb_ipywidgets_js = {  # in this order; a widget module that is not bundled would come from a CDN (and fail the tests)
     "vendor/requirejs/require.js": {},
-    "vendor/jupyter-widgets-html-manager/dist/embed-amd.js": {"data-jupyter-widgets-cdn": "_static/vendor/"},
+    "widgets-config.js": {},
+    "vendor/jupyter-widgets-html-manager/dist/embed-amd.js": {},
 }
 MERMAID_JS = "vendor/mermaid/dist/mermaid.min.js"
 html_context = {"default_mode": "light"}  # the theme's colour mode, set (the theme logs an error when it is unset)

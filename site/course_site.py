@@ -29,7 +29,7 @@ def language(pagename: str) -> str:
 
 def figure_alt(code: str, number: int) -> str:
     """Alt text for a figure a code cell drew: the title the code gives it, else the cell's first comment."""
-    titles = [match.group(2) for match in TITLE.finditer(code)]
+    titles = [re.sub(r"\{[^{}]*\}", "…", match.group(2)) for match in TITLE.finditer(code)]  # f-string fields
     if titles:
         return "Figure: " + "; ".join(dict.fromkeys(titles))
     comment = next((line.lstrip("# ").strip() for line in code.splitlines()
