@@ -7,6 +7,15 @@ Run from the repository root:
     python -m benchmarks.notebook_resources --mode fast --render         # ... then render the notebooks'
                                                                          # runtime lines and README.md's tables
     python -m benchmarks.notebook_resources --mode full --render         # on a GPU machine
+    python -m benchmarks.notebook_resources --outputs 01 03              # ... and commit the run's outputs
+
+``--outputs``: run each notebook in its recording mode (full mode where a full-mode (GPU) measurement of it
+exists, else fast mode; ``--mode`` chooses another, but never fast mode where a GPU record exists), measure
+it, and write the run's outputs, cleaned (benchmarks/recorded_outputs.py), into the committed notebook;
+then render the runtime lines (which name that run) and the Korean edition, which carries the same outputs.
+A notebook whose outputs come from a mode is re-recorded whenever it is measured in that mode, so its
+outputs and its measurement always come from the same run. Notebooks whose recording mode is full are
+skipped on a machine without a GPU, saying so.
 
 Each notebook is executed headless with papermill (``RUN_MODE`` injected, working directory
 notebooks/, like the tests), with one extra cell appended to the executed copy that reports, from
@@ -45,6 +54,7 @@ import time
 from pathlib import Path
 
 try:
+    from benchmarks import recorded_outputs
     from tools import nbkit, sync_notebooks
 except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
     raise SystemExit(f"{error}: run this from the repository root as python -m benchmarks.notebook_resources") from None
@@ -168,12 +178,42 @@ def measure(path: Path, mode: str, timeout: float | None, executed_to: Path | No
 
 
 def measure_entry(path: Path, mode: str, timeout: float | None, executed_to: Path | None = None) -> dict:
-    """:func:`measure`, with the hardware it ran on and the time: one entry of the results file."""
+    """:func:`measure`, with the hardware it ran on, the time and the hash of the code that ran
+    (:func:`tools.nbkit.code_hash`): one entry of the results file."""
     hw = hardware()  # per notebook: the load average tells whether the machine was busy
+    code = nbkit.code_hash(nbkit.read(path))
     entry = measure(path, mode, timeout, executed_to)
     entry["hardware"] = dict(hw, gpu=entry.get("gpu"))
     entry["measured_at"] = now()
+    entry["code_sha256"] = code
     return entry
+
+
+def record_outputs(path: Path, mode: str, timeout: float | None, log=print) -> dict:
+    """Measure notebook ``path`` in ``mode`` and write the run's cleaned outputs into it; return the entry.
+    The notebook is left as it was when the run failed or cannot be committed (the entry's status says why)."""
+    committed = nbkit.read(path)
+    with tempfile.TemporaryDirectory() as tmp:
+        executed = Path(tmp) / path.name
+        entry = measure_entry(path, mode, timeout, executed_to=executed)
+        if entry["status"] == "ok":
+            try:
+                nb = recorded_outputs.recorded(committed, nbkit.read(executed), mode)
+            except recorded_outputs.RecordingError as error:
+                entry["status"] = f"failed: outputs not recorded: {error}"
+            else:
+                nbkit.write(nb, path)
+                added = len(nbkit.text(nb).encode()) - len(nbkit.text(recorded_outputs.cleared(nb)).encode())
+                log(f"  outputs written into {path.relative_to(REPO)} ({added / 1024:.0f} KiB of outputs)")
+    return entry
+
+
+def _cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
 
 
 def now() -> str:
@@ -211,23 +251,44 @@ def measure_imports(mode: str, timeout: float | None) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", help="numbers (01), stems or paths; default: all notebooks")
-    parser.add_argument("--mode", choices=("smoke", "fast", "full"), required=True)
+    parser.add_argument("--mode", choices=("smoke", "fast", "full"),
+                        help="the run mode (required without --outputs; with it, default: each notebook's recording "
+                             "mode)")
+    parser.add_argument("--outputs", action="store_true",
+                        help="write each run's outputs into its notebook (benchmarks/recorded_outputs.py), then render")
     parser.add_argument("--render", action="store_true",
                         help="then render the notebooks' runtime lines and README.md (python -m tools.sync_notebooks)")
     parser.add_argument("--timeout", type=float, default=None, help="per-cell timeout in seconds (default none)")
     args = parser.parse_args(argv)
+    if args.mode is None and not args.outputs:
+        parser.error("--mode is required (or --outputs, which runs each notebook in its recording mode)")
 
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"notebook_resources_{args.mode}.json"
-    data = json.loads(out.read_text()) if out.exists() else {}
-    data.setdefault("notebooks", {})
-    data["mode"] = args.mode
-    data["description"] = ("Measured by benchmarks/notebook_resources.py: wall time (kernel start included), "
-                           "kernel peak RSS (getrusage), sampled peak RSS of kernel + workers, results reported.")
-    failed = []
+    failed, records, modes = [], {}, set()
     for path in nbkit.select(args.notebooks):
-        print(f"{path.name}: running in {args.mode} mode ...", flush=True)
-        entry = measure_entry(path, args.mode, args.timeout)
+        mode = args.mode or recorded_outputs.recording_mode(path.stem)
+        carried = recorded_outputs.outputs_mode(nbkit.read(path))
+        outputs = args.outputs or carried == mode  # outputs and measurement always come from the same run
+        if args.outputs and mode == "fast" and recorded_outputs.recording_mode(path.stem) == "full":
+            print(f"{path.name}: skipped: a full-mode (GPU) run of it is recorded, so its outputs come from full "
+                  f"mode: python -m benchmarks.notebook_resources --outputs {path.stem[:2]} on a GPU machine")
+            failed.append(path.name)
+            continue
+        if outputs and mode == "full" and not _cuda():
+            print(f"{path.name}: skipped: its outputs come from full mode, which needs a GPU (none here)")
+            failed.append(path.name)
+            continue
+        out = RESULTS / f"notebook_resources_{mode}.json"
+        data = records.get(mode) or (json.loads(out.read_text()) if out.exists() else {})
+        records[mode] = data
+        modes.add(mode)
+        data.setdefault("notebooks", {})
+        data["mode"] = mode
+        data["description"] = ("Measured by benchmarks/notebook_resources.py: wall time (kernel start included), "
+                               "kernel peak RSS (getrusage), sampled peak RSS of kernel + workers, results reported; "
+                               "code_sha256: the code that ran (tools.nbkit.code_hash).")
+        print(f"{path.name}: running in {mode} mode{' (recording its outputs)' if outputs else ''} ...", flush=True)
+        entry = record_outputs(path, mode, args.timeout) if outputs else measure_entry(path, mode, args.timeout)
         data["notebooks"][path.stem] = entry
         data["hardware"] = entry["hardware"]
         data["notebooks"] = dict(sorted(data["notebooks"].items()))
@@ -236,14 +297,22 @@ def main(argv=None) -> int:
               f"kernel+workers peak {entry['tree_peak_rss_mib']} MiB", flush=True)
         if entry["status"] != "ok":
             failed.append(path.name)
-    print("imports only (torch, torchvision, course_utils) ...", flush=True)
-    data["imports_only"] = measure_imports(args.mode, args.timeout)
-    out.write_text(json.dumps(data, indent=2) + "\n")
-    print(f"  {data['imports_only']}", flush=True)
-    print(f"wrote {out.relative_to(REPO)}")
-    if args.render:
+    for mode in sorted(modes):
+        out = RESULTS / f"notebook_resources_{mode}.json"
+        print(f"imports only (torch, torchvision, course_utils), {mode} mode ...", flush=True)
+        records[mode]["imports_only"] = measure_imports(mode, args.timeout)
+        out.write_text(json.dumps(records[mode], indent=2) + "\n")
+        print(f"  {records[mode]['imports_only']}", flush=True)
+        print(f"wrote {out.relative_to(REPO)}")
+    if args.render or args.outputs:
         changed = sync_notebooks.sync_all()
+        from tools import translate  # the Korean edition carries the same outputs and names the same run
+
+        written, stale = translate.regenerate()
+        changed += [f"{translate.LANG}/{name}" for name in written] + sync_notebooks.render_readmes()
         print("rendered: " + (", ".join(changed) if changed else "nothing changed"))
+        if stale:
+            print("Korean edition not regenerated (stale translations):\n" + "\n".join(stale))
     if failed:
         print("FAILED:", ", ".join(failed))
         return 1

@@ -197,3 +197,46 @@ def test_augmentation_explorer_in_jupyterlab(request):
             page.screenshot(path=str(ARTIFACTS / "explorer_page.png"))
         finally:
             browser.close()
+
+
+RENDERED = ("07_resnet.ipynb", "ko/07_resnet.ipynb")  # one notebook of each edition, with a Markdown table
+
+
+def test_markdown_renders_in_jupyterlab(request):
+    """What a person sees when opening a notebook (nothing run): the title cell's two badges are images, not
+    Markdown printed as text (issue 24's bug: a badge line starting with an HTML comment), and headings, tables
+    and links render."""
+    missing = _missing_browser()
+    if missing:
+        if REQUIRED:
+            pytest.fail(f"CI_REQUIRE_BROWSER=1 but {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import expect, sync_playwright
+
+    server = request.getfixturevalue("lab_server")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            for name in RENDERED:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(f"{server['base']}/lab/tree/notebooks/{name}?token={server['token']}")
+                notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook")
+                title = notebook.locator(".jp-Cell").first.locator(".jp-RenderedMarkdown")
+                expect(title.locator("h1")).to_have_count(1, timeout=120_000)
+                badges = title.locator("a > img")
+                expect(badges).to_have_count(2)
+                assert sorted(badges.nth(i).get_attribute("alt") for i in range(2)) == ["Binder", "Open In Colab"]
+                hrefs = [badges.nth(i).locator("xpath=..").get_attribute("href") for i in range(2)]
+                assert any("colab.research.google.com" in h for h in hrefs) and any("mybinder.org" in h for h in hrefs)
+                shown = title.inner_text()
+                assert "[![" not in shown and "<!--" not in shown, f"the title cell shows Markdown as text:\n{shown}"
+                assert title.locator("a[href]").count() >= 4, "badges, the glossary and the other edition are links"
+                title.screenshot(path=str(ARTIFACTS / f"title_{name.replace('/', '_')}.png"))
+                rendered = notebook.locator(".jp-MarkdownCell .jp-RenderedMarkdown")
+                expect(rendered.locator("table").first).to_be_attached(timeout=60_000)
+                assert rendered.locator("h2").count() >= 3, "the section headings render as headings"
+                texts = rendered.all_inner_texts()
+                assert not [t for t in texts if "[![" in t or "](http" in t], "a markdown cell shows a link as text"
+        finally:
+            browser.close()

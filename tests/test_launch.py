@@ -324,6 +324,7 @@ def test_fork_command_points_everything_at_the_fork(tmp_path):
             f"{NOTEBOOKS[0].name}") in nbkit.header(nb)
     assert "https://mybinder.org/v2/gh/teacher/dl-class/spring-2027?labpath=notebooks%2F" in \
         (tmp_path / "README.md").read_text()
+    assert "https://teacher.github.io/dl-class/" in (tmp_path / "README.md").read_text(), "the website's link"
 
 
 def test_fork_command_refuses_a_url_that_is_not_github(tmp_path):

@@ -1,16 +1,11 @@
-"""Every notebook in notebooks/: hygiene checks, then executed headless in smoke mode with papermill.
+"""Every notebook in notebooks/: hygiene checks, and how the tests run the notebooks.
 
-New notebooks are picked up automatically. Executed copies and their figures are kept in
-artifacts/ (git-ignored) for inspection; the results table each notebook ends with
-(``course_utils.show_results``) is read back and checked, and every cell marked
-``# NBVAL_CHECK_OUTPUT`` must print exactly what its committed output shows (nbval's marker; one
-execution checks both, which keeps CI within its time). These checks are ``nbkit.smoke_problems``:
-in a whole test run the Colab rehearsal (tests/test_rehearsals.py) is each notebook's smoke run and
-makes them, and the plain run here is deselected (tests/conftest.py).
-
-The Korean notebooks (notebooks/ko/) have exactly the English code cells (tests/test_translations.py),
-so only KOREAN_SMOKE of them are executed here: enough to show that a generated notebook runs from
-notebooks/ko/, without doubling CI's time.
+The notebooks themselves are executed by nbval (``python -m pytest`` collects notebooks/ too; pyproject.toml
+passes ``--nbval-lax``), once each, in smoke mode, as on Colab (tools/nbval_colab.py): nbval compares the
+``# NBVAL_CHECK_OUTPUT`` cells with their committed outputs, and the smoke checks (``nbkit.smoke_problems``:
+a figure, results above chance) run on the same execution. Executed copies are kept in
+artifacts/rehearsal/colab/ and their figures in artifacts/figures/. The Korean notebooks (notebooks/ko/) have
+exactly the English code cells (tests/test_translations.py), so only ``nbval_colab.KOREAN_SMOKE`` of them run.
 """
 from __future__ import annotations
 
@@ -23,15 +18,12 @@ import nbformat
 import pytest
 
 from course_utils.results import RESULTS_MIMETYPE
-from tools import nbkit
+from tools import nbkit, nbval_colab
 
 REPO = nbkit.REPO
 NOTEBOOKS = nbkit.notebooks()
-ARTIFACTS = REPO / "artifacts"
-SMOKE_BUDGET_S = 180  # twice the 90 s target on a 2-core CI machine: catches a notebook gone slow
 IDS = [p.stem for p in NOTEBOOKS]
-KOREAN_SMOKE = ("01_datasets_and_dataloaders", "07_resnet")
-KOREAN = [REPO / "notebooks" / "ko" / f"{stem}.ipynb" for stem in KOREAN_SMOKE]
+KOREAN = [REPO / "notebooks" / "ko" / f"{stem}.ipynb" for stem in nbval_colab.KOREAN_SMOKE]
 
 
 def test_toolkit_reads_the_package_mimetype():
@@ -49,28 +41,8 @@ def test_notebook_hygiene(path):
     first = nb.cells[0]
     assert first.cell_type == "markdown" and nbkit.header(nb).startswith("# "), "first cell: a markdown title"
     assert "RUN_MODE" in nbkit.parameters(nb), "the parameters cell must set RUN_MODE"  # raises unless one cell
-    dirty = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
-             and (c.outputs or c.execution_count) and "NBVAL_CHECK_OUTPUT" not in nbkit.source(c)]
-    assert not dirty, f"cells {dirty} carry outputs: clear them (only # NBVAL_CHECK_OUTPUT cells may keep theirs)"
+    # outputs: none (# NBVAL_CHECK_OUTPUT cells aside) or one complete, fresh run (tests/test_recorded_outputs.py)
     assert "Exercises" in "".join(nbkit.source(c) for c in nbkit.markdown_cells(nb))
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS + KOREAN, ids=IDS + [f"ko-{stem}" for stem in KOREAN_SMOKE])
-def test_notebook_runs_in_smoke_mode(path):
-    """The plain smoke run, in this checkout's environment. When the Colab rehearsal of the same notebook is
-    also selected (a full ``python -m pytest``), this run is deselected: the rehearsal's run is a smoke run
-    too and gets the same checks (tests/conftest.py), so each notebook is executed once in smoke mode."""
-    name = f"ko_{path.stem}" if path.parent.name == "ko" else path.stem
-    start = time.perf_counter()
-    # SHOW_SOLUTIONS: the exercise solutions, hidden on a student's Run All, run here.
-    nb = nbkit.execute(path, ARTIFACTS / "executed" / f"{name}.ipynb", {"RUN_MODE": "smoke", "SHOW_SOLUTIONS": True},
-                       timeout=nbkit.TEST_CELL_TIMEOUT_S)
-    seconds = time.perf_counter() - start
-    nbkit.record(ARTIFACTS / "smoke_seconds.json", (name,), round(seconds, 1))
-    nbkit.save_figures(nb, ARTIFACTS / "figures", name)
-    problems = nbkit.smoke_problems(nbkit.read(path), nb)
-    assert not problems, f"{path.name}:\n" + "\n".join(problems)
-    assert seconds < SMOKE_BUDGET_S, f"smoke run took {seconds:.0f} s (target 90 s); slowest: {nbkit.slowest_cells(nb)}"
 
 
 def test_same_seed_same_smoke_numbers(tmp_path):
@@ -138,29 +110,54 @@ def test_a_failed_smoke_run_is_reported():
         "every notebook should draw at least one figure", "the notebook must end with course_utils.show_results({...})"]
 
 
-def _collect(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
-                             "tests/test_notebooks.py", "tests/test_rehearsals.py", *args],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _collected(*args: str) -> list[str]:
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    return [line for line in done.stdout.splitlines() if "::" in line]
 
 
-def _collected(process: subprocess.Popen) -> list[str]:
-    out, err = process.communicate(timeout=300)
-    assert process.returncode == 0, out[-2000:] + err[-2000:]
-    return [line for line in out.splitlines() if "::" in line]
+def test_every_notebook_is_run_once_by_nbval():
+    """A whole test run (the default test paths) executes each notebook once, with nbval: one test per code cell,
+    then the Colab probe and the smoke checks of that execution; no other test runs a notebook in smoke mode."""
+    collected = _collected()
+    for path in NOTEBOOKS + KOREAN:
+        name = path.relative_to(REPO).as_posix()
+        cells = [line for line in collected if line.startswith(f"{name}::Cell ")]
+        code = [c for c in nbkit.code_cells(nbkit.read(path))]
+        assert len(cells) == len(code) + 1, f"{name}: one test per code cell, and the injected parameters"
+        assert f"{name}::Colab probe" in collected and f"{name}::smoke checks" in collected
+    others = [p for p in nbkit.notebooks(REPO / "notebooks" / "ko") if p.stem not in nbval_colab.KOREAN_SMOKE]
+    assert not [line for line in collected if any(line.startswith(p.relative_to(REPO).as_posix()) for p in others)]
+    assert not [line for line in collected if "smoke_mode" in line or "as_on_colab" in line], "one way, not two"
 
 
-def test_every_notebook_gets_one_smoke_run():
-    """A full test run executes each notebook once in smoke mode (on the Colab rehearsal, which makes the smoke
-    checks); without the rehearsals (-m "not rehearsal") the plain smoke run of every notebook comes back."""
-    full, without = map(_collected, [_collect(), _collect("-m", "not rehearsal")])  # both at once
-    for path in NOTEBOOKS:
-        plain = f"tests/test_notebooks.py::test_notebook_runs_in_smoke_mode[{path.stem}]"
-        colab = f"tests/test_rehearsals.py::test_notebook_runs_alone_as_on_colab[{path.stem}]"
-        assert (plain in full, colab in full) == (False, True), f"{path.stem}: one smoke run, on the Colab rehearsal"
-        assert (plain in without, colab in without) == (True, False), f"{path.stem}: the plain smoke run"
-    for stem in KOREAN_SMOKE:
-        assert f"tests/test_notebooks.py::test_notebook_runs_in_smoke_mode[ko-{stem}]" in full
+def _notebook(path, *cells: tuple[str, str | None]):
+    """A notebook of code cells ``(source, committed stdout)``: a cell with a committed stdout looks run."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    for count, (code, printed) in enumerate(cells, 1):
+        cell = nbformat.v4.new_code_cell(code)
+        if printed is not None:
+            cell.execution_count = count
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=printed)]
+        nb.cells.append(cell)
+    nbkit.write(nb, path)
+    return path
+
+
+def test_nbval_fails_on_a_changed_output(tmp_path):
+    """nbval itself compares a # NBVAL_CHECK_OUTPUT cell with its committed output, and only those cells."""
+    same = _notebook(tmp_path / "same.ipynb", ("# NBVAL_CHECK_OUTPUT\nprint(6 * 7)", "42\n"),
+                     ("print('anything')", "something else\n"))
+    changed = _notebook(tmp_path / "changed.ipynb", ("# NBVAL_CHECK_OUTPUT\nprint(6 * 7)", "41\n"))
+    runs = {path.name: subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                                       "--nbval-lax", "--nbval-current-env", "-o", "addopts=", str(path)],
+                                      cwd=REPO, capture_output=True, text=True, timeout=300)
+            for path in (same, changed)}
+    assert runs["same.ipynb"].returncode == 0, runs["same.ipynb"].stdout[-3000:]
+    assert runs["changed.ipynb"].returncode == 1, runs["changed.ipynb"].stdout[-3000:]
+    assert "Cell outputs differ" in runs["changed.ipynb"].stdout and "41" in runs["changed.ipynb"].stdout
 
 
 def test_records_from_parallel_test_processes_are_all_kept(tmp_path):

@@ -2,19 +2,23 @@
 
 - **Colab**: each notebook alone in an empty folder, in an environment holding only what Colab
   preinstalls, with course_utils installed by the notebook's own setup cell from a build of this
-  checkout; smoke mode, with the exercise solutions. This is also the notebook's smoke test: it makes
-  every check of the plain smoke run (tests/test_notebooks.py), which is then left out.
+  checkout; smoke mode, with the exercise solutions. This is each notebook's one smoke run in the tests:
+  nbval runs it (tools/nbval_colab.py collects notebooks/ with the rest of the tests), so it is not
+  repeated here; here it is shown to fail when it should.
 - **Full shape**: each notebook with ``RUN_MODE = "full"`` and only its data-size knobs turned down,
   so full mode's models, batch sizes, input sizes and branches run on the CPU.
 
 Each also fails when it should: a synthetic notebook that imports an undeclared module, one that
-reads a file of the repository, one whose full-mode branch has an error. Times per notebook are
-kept in artifacts/rehearsal/seconds.json.
+reads a file of the repository, one whose checked output changed, one whose full-mode branch has an
+error. Times per notebook are kept in artifacts/rehearsal/seconds.json.
 """
 from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 
 import nbformat
@@ -27,7 +31,6 @@ pytestmark = [pytest.mark.rehearsal,
 NOTEBOOKS = nbkit.notebooks()
 IDS = [p.stem for p in NOTEBOOKS]
 SECONDS = rehearse.ARTIFACTS / "seconds.json"
-COLAB_BUDGET_S = 180  # per notebook, as the smoke tests: kernel start, pip install of course_utils, smoke run
 
 
 def _record(kind: str, stem: str, seconds: float) -> None:
@@ -48,54 +51,39 @@ def _synthetic(path, *cells: str, knobs: str = ""):
     return path
 
 
-# -- Colab -----------------------------------------------------------------------------------------------
+# -- Colab (the notebooks' smoke runs: tools/nbval_colab.py) ----------------------------------------------
 
-@pytest.fixture(scope="module")
-def colab():
-    with rehearse.ColabRehearsal(log=print) as rehearsal:
-        yield rehearsal
-
-
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_notebook_runs_alone_as_on_colab(colab, path):
-    """Also the notebook's smoke run: it gets every check of the plain smoke run (nbkit.smoke_problems), which
-    tests/conftest.py then leaves out, so a full test run executes each notebook once in smoke mode."""
-    # raises RehearsalError, saying why, on an error or an unfaithful environment
-    run = colab.run(path, timeout=nbkit.TEST_CELL_TIMEOUT_S)
-    _record("colab", path.stem, run["seconds"])
-    executed = nbkit.read(run["executed"])
-    nbkit.save_figures(executed, nbkit.REPO / "artifacts" / "figures", path.stem)
-    problems = nbkit.smoke_problems(nbkit.read(path), executed)
-    assert not problems, f"{path.name} (Colab rehearsal, smoke mode):\n" + "\n".join(problems)
-    probe = run["probe"]
-    assert probe["direct_url"]["vcs_info"]["vcs"] == "git", "course_utils must come from the setup cell's git URL"
-    assert not probe["direct_url"].get("dir_info", {}).get("editable"), "course_utils must not be editable"
-    assert path.name in probe["cwd_files"]
-    assert run["seconds"] < COLAB_BUDGET_S, f"took {run['seconds']:.0f} s; slowest: {nbkit.slowest_cells(executed)}"
-
-
-def test_colab_rehearsal_reports_an_undeclared_import(colab, tmp_path):
-    """nbformat is not preinstalled on Colab's kernel here, nor a dependency of course_utils."""
-    path = _synthetic(tmp_path / "99_undeclared.ipynb", "import course_utils as cu\nimport nbformat")
-    local = nbkit.execute(path, tmp_path / "local.ipynb", {"RUN_MODE": "smoke"})  # control: fine in this checkout
-    assert nbkit.first_error(local) is None
-    expected = (r"(?s)99_undeclared.ipynb, cell 4 \(import course_utils as cu\): ModuleNotFoundError.*nbformat.*"
-                r"add its distribution to \[project\] dependencies")
-    with pytest.raises(rehearse.RehearsalError, match=expected):
-        colab.run(path, out_dir=tmp_path / "out")
-
-
-def test_colab_rehearsal_reports_a_repository_file(colab, tmp_path):
-    """A notebook that reads a file next to it in the repository works locally, not on Colab."""
-    code = ("import json\nfrom pathlib import Path\n"
-            "measured = json.loads(Path('../benchmarks/results/notebook_resources_fast.json').read_text())")
-    path = _synthetic(tmp_path / "99_reads_repo.ipynb", code)
-    local = nbkit.execute(path, tmp_path / "local.ipynb", {"RUN_MODE": "smoke"}, cwd=nbkit.NOTEBOOK_DIR)
-    assert nbkit.first_error(local) is None, "control: run from notebooks/ in the checkout, the file is there"
-    expected = (r"(?s)99_reads_repo.ipynb, cell 4 \(import json\): FileNotFoundError.*"
-                r"arrives alone, without the repository")
-    with pytest.raises(rehearse.RehearsalError, match=expected):
-        colab.run(path, out_dir=tmp_path / "out")
+def test_colab_runs_report_what_would_fail_on_colab(tmp_path):
+    """Three synthetic notebooks run by nbval as the course's notebooks are (one pytest, one Colab rehearsal):
+    an import of a module that is not declared (nbformat: neither preinstalled on Colab's kernel here nor a
+    dependency of course_utils), a read of a repository file, and a # NBVAL_CHECK_OUTPUT cell whose output
+    changed. Each fails, saying why; run locally (in this checkout's environment), the first two work."""
+    folder = nbkit.REPO / "artifacts" / "nbval-selftest" / tmp_path.name  # under the repository: its conftest.py
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    undeclared = _synthetic(folder / "97_undeclared.ipynb", "import course_utils as cu\nimport nbformat")
+    reads = _synthetic(folder / "98_reads_repo.ipynb", "import json\nfrom pathlib import Path\n"
+                       "measured = json.loads(Path('../benchmarks/results/notebook_resources_fast.json').read_text())")
+    changed = _synthetic(folder / "99_changed_output.ipynb", "# NBVAL_CHECK_OUTPUT\nprint(6 * 7)")
+    nb = nbkit.read(changed)
+    nb.cells[-1].execution_count = 1
+    nb.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="41\n")]
+    nbkit.write(nb, changed)
+    for path in (undeclared, reads):  # control: both work in this checkout, run from notebooks/
+        assert nbkit.first_error(nbkit.execute(path, tmp_path / path.name, {"RUN_MODE": "smoke"},
+                                               cwd=nbkit.NOTEBOOK_DIR)) is None
+    try:
+        done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", str(folder)],
+                              cwd=nbkit.REPO, capture_output=True, text=True, timeout=900)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    out = done.stdout
+    assert done.returncode == 1, out[-4000:]
+    assert re.search(r"97_undeclared.ipynb::Cell 2 .*\n(?s:.*)ModuleNotFoundError(?s:.*)add its distribution to "
+                     r"\[project\] dependencies", out), out[-4000:]
+    assert re.search(r"(?s)FileNotFoundError.*arrives alone, without the repository", out), out[-4000:]
+    assert re.search(r"(?s)99_changed_output.ipynb::Cell 2.*Cell outputs differ.*41", out), out[-4000:]
+    assert "FAILED artifacts/nbval-selftest" in out and out.count("FAILED") >= 3
 
 
 # -- full shape ------------------------------------------------------------------------------------------

@@ -58,15 +58,26 @@ def hardware_name(entry: dict) -> str:
     return entry.get("gpu") or hw.get("gpu") or f"{hw.get('cpu_count', '?')}-core CPU"
 
 
-def runtime_line(stem: str, results_dir: Path = nbkit.RESULTS_DIR) -> str:
-    """The ``**Runtime** (measured):`` line of notebook ``stem``'s first cell."""
+def runtime_line(stem: str, results_dir: Path = nbkit.RESULTS_DIR, outputs_mode: str | None = None) -> str:
+    """The ``**Runtime** (measured):`` line of notebook ``stem``'s first cell. ``outputs_mode``: the mode of the
+    run whose outputs the notebook carries (benchmarks/recorded_outputs.py), which the line then names."""
     smoke, fast, full = (measured(stem, mode, results_dir) for mode in ("smoke", "fast", "full"))
     parts = [f"smoke ~{human_seconds(smoke['seconds'])}" if smoke else "smoke not measured yet",
              f"fast ~{human_seconds(fast['seconds'])} on a {hardware_name(fast)}" if fast
              else "fast not measured yet"]
     full_text = (f"full ~{human_seconds(full['seconds'])} on {_article(hardware_name(full))}" if full
                  else "full (GPU) not measured yet")
-    return f"**Runtime** (measured): {', '.join(parts)}; {full_text}."
+    line = f"**Runtime** (measured): {', '.join(parts)}; {full_text}."
+    run = measured(stem, outputs_mode, results_dir) if outputs_mode else None
+    if run:
+        line += (f" The outputs shown are from the {outputs_mode}-mode run on {_article(hardware_name(run))} "
+                 f"on {_date(run)}.")
+    return line
+
+
+def _date(entry: dict) -> str:
+    """The day a measurement was made (``measured_at``, ISO 8601), e.g. ``2026-11-26``."""
+    return str(entry.get("measured_at") or "an unrecorded date")[:10]
 
 
 def _article(name: str) -> str:
@@ -326,14 +337,19 @@ def _runtime_cell_ko(entry: dict) -> str:
     return f"약 {human_seconds_ko(entry['seconds'])}({hardware_name_ko(entry)})"
 
 
-def runtime_line_ko(stem: str, results_dir: Path = nbkit.RESULTS_DIR) -> str:
+def runtime_line_ko(stem: str, results_dir: Path = nbkit.RESULTS_DIR, outputs_mode: str | None = None) -> str:
     """The runtime line of the Korean notebook ``stem``'s title cell, from the same measurements as
-    :func:`runtime_line`."""
+    :func:`runtime_line` (and, as there, the run whose outputs the notebook shows)."""
     smoke, fast, full = (measured(stem, mode, results_dir) for mode in ("smoke", "fast", "full"))
     parts = [f"smoke 모드 약 {human_seconds_ko(smoke['seconds'])}" if smoke else "smoke 모드 측정 전",
              f"fast 모드 {_runtime_cell_ko(fast)}" if fast else "fast 모드 측정 전",
              f"full 모드 {_runtime_cell_ko(full)}" if full else "full 모드(GPU) 측정 전"]
-    return f"**실행 시간(측정값)**: {', '.join(parts)}"
+    line = f"**실행 시간(측정값)**: {', '.join(parts)}"
+    run = measured(stem, outputs_mode, results_dir) if outputs_mode else None
+    if run:
+        line += (f". 아래 출력은 {_date(run)}에 {hardware_name_ko(run)}에서 {outputs_mode} 모드로 실행한 "
+                 "결과입니다.")
+    return line
 
 
 def korean_course_table(root: Path = REPO) -> str:

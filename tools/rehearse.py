@@ -558,6 +558,24 @@ class ColabRehearsal:
         (folder / "kernel.json").write_text(json.dumps(spec, indent=1))
         return "colab-rehearsal"
 
+    def kernel(self, path: Path) -> dict:
+        """What a test runner that drives the kernel itself needs (tools/nbval_colab.py, which runs the notebooks
+        under pytest with nbval): ``{"kernel", "folder", "jupyter_path", "overlay"}``, the name of a kernel of a
+        fresh environment layered on the cached one, found on ``jupyter_path``, and Colab's /content: a fresh
+        folder holding the notebook alone. :meth:`release` removes the environment."""
+        path = Path(path)
+        name = f"{path.parent.name}_{path.stem}"  # notebooks/ko/01_x and notebooks/01_x side by side
+        overlay = self._environment(name)
+        jupyter_path = self._tmp / "jupyter" / name
+        folder = self._tmp / "content" / name
+        folder.mkdir(parents=True)
+        shutil.copy2(path, folder / path.name)
+        return {"kernel": self._kernel(overlay, jupyter_path), "folder": folder, "jupyter_path": jupyter_path,
+                "overlay": overlay}
+
+    def release(self, launched: dict) -> None:
+        shutil.rmtree(launched["overlay"], ignore_errors=True)
+
     def run(self, path: Path, out_dir: Path = ARTIFACTS / "colab", parameters: dict | None = None,
             timeout: int | None = None) -> dict:
         """Run ``path`` as on Colab (smoke mode by default); return ``{"seconds", "results", "probe", "executed"}``."""

@@ -47,6 +47,12 @@ def repository(root: Path = REPO) -> tuple[str, str]:
     return nbkit.repository(root)
 
 
+def site_url(slug: str) -> str:
+    """Where GitHub Pages publishes the course website of repository ``slug`` (.github/workflows/pages.yml)."""
+    owner, name = slug.split("/")
+    return f"https://{owner.lower()}.github.io/{name}/"
+
+
 def setup_cell_source(root: Path = REPO) -> str:
     slug, ref = repository(root)
     return (
@@ -88,22 +94,24 @@ def badges(notebook: str, root: Path = REPO) -> str:
     )
 
 
-def render_header(path: Path, header: str, root: Path = REPO) -> str:
-    """The first cell of notebook ``path`` with its badges and runtime line rendered."""
+def render_header(path: Path, header: str, root: Path = REPO, outputs_mode: str | None = None) -> str:
+    """The first cell of notebook ``path`` with its badges and runtime line rendered (``outputs_mode``: the mode
+    of the run whose outputs it carries, named on the runtime line)."""
     if not BADGES.search(header):
         raise SystemExit(f"{path}: the first cell needs a '<!-- badges --><!-- /badges -->' placeholder")
     if not RUNTIME_LINE.search(header):
         raise SystemExit(f"{path}: the first cell needs a line starting with '**Runtime** (measured):' "
                          "(its text is rendered from benchmarks/results)")
     header = BADGES.sub(lambda _: badges(path.name, root), header)
-    line = readme_table.runtime_line(path.stem, root / "benchmarks" / "results")
+    line = readme_table.runtime_line(path.stem, root / "benchmarks" / "results", outputs_mode)
     return RUNTIME_LINE.sub(lambda _: line, header, count=1)
 
 
 def render(path: Path, root: Path = REPO):
     """Notebook ``path`` as it should be: header, setup cell and kernel metadata rendered."""
     nb = nbkit.read(path)
-    nb.cells[0].source = render_header(path, nbkit.header(nb), root)
+    mode = ((nb.metadata.get("course") or {}).get("outputs") or {}).get("mode")  # benchmarks/recorded_outputs.py
+    nb.cells[0].source = render_header(path, nbkit.header(nb), root, mode)
     setup = nbkit.setup_cells(nb)
     if len(setup) != 1:
         raise SystemExit(f"{path}: expected one code cell starting with {SETUP_MARKER!r}, found {len(setup)}")
@@ -212,6 +220,7 @@ def set_repository(url: str, ref: str | None = None, root: Path = REPO) -> list[
         (f"github.com/{old_slug}@{old_ref}", f"github.com/{slug}@{new_ref}"),
         (f"github.com/{old_slug}", f"github.com/{slug}"),
         (f"raw.githubusercontent.com/{old_slug}/", f"raw.githubusercontent.com/{slug}/"),
+        (site_url(old_slug), site_url(slug)),  # the course website (GitHub Pages, .github/workflows/pages.yml)
     ]
     changed = ["pyproject.toml"] if new != text else []
     for path in linked_files(root):
@@ -227,17 +236,20 @@ def set_repository(url: str, ref: str | None = None, root: Path = REPO) -> list[
 
 
 def refresh_outputs(path: Path) -> None:
-    """Execute in smoke mode; keep outputs only in `# NBVAL_CHECK_OUTPUT` cells."""
+    """Execute in smoke mode; write the outputs of the `# NBVAL_CHECK_OUTPUT` cells. The other cells are cleared,
+    unless the notebook carries a recorded run's outputs (benchmarks/recorded_outputs.py): those stay as they
+    are (the test of recorded outputs says when they are stale)."""
     with tempfile.TemporaryDirectory() as tmp:
         ran = nbkit.execute(path, Path(tmp) / path.name, {"RUN_MODE": "smoke"})
     nb = nbkit.read(path)
+    recorded = bool(((nb.metadata.get("course") or {}).get("outputs") or {}).get("mode"))
     ran_by_id = {c.get("id"): c for c in ran.cells}
     for cell in nbkit.code_cells(nb):
         if "NBVAL_CHECK_OUTPUT" in nbkit.source(cell) and cell.get("id") in ran_by_id:
             # keep the execution counts, so the committed cell looks like a run cell (as nbval expects too).
             cell.outputs = ran_by_id[cell.id].outputs
-            cell.execution_count = ran_by_id[cell.id].execution_count
-        else:
+            cell.execution_count = cell.execution_count if recorded else ran_by_id[cell.id].execution_count
+        elif not recorded:
             cell.outputs, cell.execution_count = [], None
     nbkit.write(nb, path)
 

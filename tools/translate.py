@@ -133,7 +133,8 @@ def build(english: Path) -> nbformat.NotebookNode:
         if BADGES.search(text):
             text = BADGES.sub(lambda _: korean_badges(english.name), text)
         if RUNTIME_MARK in text:
-            text = text.replace(RUNTIME_MARK, readme_table.runtime_line_ko(english.stem))
+            mode = ((nb.metadata.get("course") or {}).get("outputs") or {}).get("mode")  # the outputs' run
+            text = text.replace(RUNTIME_MARK, readme_table.runtime_line_ko(english.stem, outputs_mode=mode))
         cell.source = text
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["course"] = {**nb.metadata.get("course", {}), "edition": LANG, "generated_from": english.name}
