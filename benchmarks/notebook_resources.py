@@ -9,8 +9,8 @@ Run from the repository root:
     python -m benchmarks.notebook_resources --mode full --render         # on a GPU machine
     python -m benchmarks.notebook_resources --outputs 01 03              # ... and commit the run's outputs
 
-``--outputs``: run each notebook in its recording mode (full mode where a full-mode (GPU) measurement of it
-exists, else fast mode; ``--mode`` chooses another, but never fast mode where a GPU record exists), measure
+``--outputs``: run each notebook in its recording mode (full mode where a full-mode (GPU) measurement of its
+current code exists, else fast mode; ``--mode`` chooses another, but never fast mode where a GPU record exists), measure
 it, and write the run's outputs, cleaned (benchmarks/recorded_outputs.py), into the committed notebook;
 then render the runtime lines (which name that run) and the Korean edition, which carries the same outputs.
 A notebook whose outputs come from a mode is re-recorded whenever it is measured in that mode, so its

@@ -57,9 +57,16 @@ class RecordingError(ValueError):
 
 # -- which run a notebook shows -----------------------------------------------------------------------------
 
-def recording_mode(stem: str, results_dir: Path = nbkit.RESULTS_DIR) -> str:
-    """``full`` where a full-mode (GPU) measurement of notebook ``stem`` exists, else ``fast``."""
-    return "full" if readme_table.measured(stem, "full", results_dir) else "fast"
+def recording_mode(stem: str, results_dir: Path = nbkit.RESULTS_DIR, notebook_dir: Path = nbkit.NOTEBOOK_DIR) -> str:
+    """``full`` where a full-mode (GPU) measurement of notebook ``stem`` exists for its current code, else ``fast``.
+
+    A full-mode record of older code (the notebook changed since the GPU run) does not count: until a GPU run of
+    the current code exists, a reader is better served by fresh fast-mode outputs than by none."""
+    entry = readme_table.measured(stem, "full", results_dir)
+    if not entry:
+        return "fast"
+    path = Path(notebook_dir) / f"{stem}.ipynb"
+    return "full" if path.is_file() and entry.get("code_sha256") == nbkit.code_hash(nbkit.read(path)) else "fast"
 
 
 def outputs_mode(nb) -> str | None:

@@ -190,3 +190,25 @@ def test_committed_outputs_are_none_or_a_complete_fresh_run(path):
     complete run that matches its record in benchmarks/results: same code, same results, no error."""
     problems = recorded_outputs.problems(nbkit.read(path), path.stem)
     assert not problems, f"{path.relative_to(nbkit.REPO)}:\n" + "\n".join(problems)
+
+
+def test_outputs_come_from_full_mode_only_for_the_code_a_gpu_run_measured(tmp_path):
+    """A GPU record of older code (the notebook changed since) does not keep the notebook without outputs: until a
+    GPU run of the current code exists, its outputs come from fast mode."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1", id="a")])
+    path = tmp_path / f"{STEM}.ipynb"
+    nbkit.write(nb, path)
+    results = tmp_path / "results"
+    results.mkdir()
+
+    def full_record(**entry):
+        record = {"status": "ok", "seconds": 30.0, "hardware": {"gpu": "NVIDIA H200"}, **entry}
+        (results / "notebook_resources_full.json").write_text(json.dumps({"notebooks": {STEM: record}}))
+
+    assert recorded_outputs.recording_mode(STEM, results, tmp_path) == "fast"  # no GPU record at all
+    full_record(code_sha256=nbkit.code_hash(nb))
+    assert recorded_outputs.recording_mode(STEM, results, tmp_path) == "full"
+    full_record(code_sha256="older code")
+    assert recorded_outputs.recording_mode(STEM, results, tmp_path) == "fast"
+    full_record()  # a record from before code hashes were kept
+    assert recorded_outputs.recording_mode(STEM, results, tmp_path) == "fast"
