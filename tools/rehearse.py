@@ -113,7 +113,9 @@ FULL_SHAPE_SIZES: dict[str, dict[str, int]] = {
     "06_transfer_learning": {"SOURCE_IMAGES": 500, "TARGET_IMAGES": 100, "TARGET_EPOCHS": 1, "TRAIN_IMAGES": 10,
                              "VAL_IMAGES": 10, "TEST_IMAGES": 10, "VGG_TRAIN_IMAGES": 5, "VGG_TEST_IMAGES": 5,
                              "TIMING_STEPS": 1},
-    "07_resnet": {"EPOCHS": 1, "TRAIN_IMAGES": 512, "VAL_IMAGES": 100, "TEST_IMAGES": 100, "EXERCISE_STEPS": 2},
+    # LOADER_IMAGES: at least one batch of the full-mode BATCH_SIZE (512), as the loaders drop a partial batch
+    "07_resnet": {"EPOCHS": 1, "TRAIN_IMAGES": 512, "LOADER_IMAGES": 512, "VAL_IMAGES": 100, "TEST_IMAGES": 100,
+                  "EXERCISE_STEPS": 2},
     "08_dataset_sampler_internals": {"EPOCHS": 2, "VAL_IMAGES": 200, "TEST_IMAGES": 500},
     "10_distributed_data_parallel": {"EPOCHS": 1},
 }
