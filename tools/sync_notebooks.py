@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 try:
-    from tools import nbkit, readme_table
+    from tools import nbkit, readme_table, verified
 except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
     raise SystemExit(f"{error}: run this from the repository root as python -m tools.sync_notebooks") from None
 
@@ -103,7 +103,9 @@ def render_header(path: Path, header: str, root: Path = REPO, outputs_mode: str 
         raise SystemExit(f"{path}: the first cell needs a line starting with '**Runtime** (measured):' "
                          "(its text is rendered from benchmarks/results)")
     header = BADGES.sub(lambda _: badges(path.name, root), header)
-    line = readme_table.runtime_line(path.stem, root / "benchmarks" / "results", outputs_mode)
+    results = root / "benchmarks" / "results"
+    line = readme_table.runtime_line(path.stem, results, outputs_mode)
+    line = " ".join(filter(None, [line, verified.sentence(path.stem, results)]))  # when, with which torch
     return RUNTIME_LINE.sub(lambda _: line, header, count=1)
 
 

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import nbformat
 
-from tools import nbkit, readme_table
+from tools import nbkit, readme_table, verified
 
 LANG = "ko"
 TRANSLATIONS = nbkit.REPO / "translations" / LANG
@@ -134,7 +134,9 @@ def build(english: Path) -> nbformat.NotebookNode:
             text = BADGES.sub(lambda _: korean_badges(english.name), text)
         if RUNTIME_MARK in text:
             mode = ((nb.metadata.get("course") or {}).get("outputs") or {}).get("mode")  # the outputs' run
-            text = text.replace(RUNTIME_MARK, readme_table.runtime_line_ko(english.stem, outputs_mode=mode))
+            line = " ".join(filter(None, [readme_table.runtime_line_ko(english.stem, outputs_mode=mode),
+                                          verified.sentence_ko(english.stem)]))
+            text = text.replace(RUNTIME_MARK, line)
         cell.source = text
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["course"] = {**nb.metadata.get("course", {}), "edition": LANG, "generated_from": english.name}
