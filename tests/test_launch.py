@@ -21,7 +21,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from benchmarks import notebook_resources
-from tools import nbkit, readme_table, sync_notebooks
+from tools import links, nbkit, readme_table, sync_notebooks
 
 REPO = nbkit.REPO
 NOTEBOOKS = nbkit.notebooks()
@@ -78,23 +78,23 @@ def test_there_are_notebooks():
 def test_setup_cell_right_after_title_and_as_generated(path):
     nb = nbkit.read(path)
     setup = [i for i, c in enumerate(nb.cells) if c in nbkit.setup_cells(nb)]
-    assert setup == [1], (f"expected exactly one '{nbkit.SETUP_MARKER}' code cell, as the second cell "
+    assert setup == [1], (f"expected exactly one '{links.SETUP_MARKER}' code cell, as the second cell "
                           f"(right after the title); found at {setup}")
-    assert nbkit.source(nb.cells[1]) == sync_notebooks.setup_cell_source(), \
-        "setup cell differs from tools/sync_notebooks.py's: run python -m tools.sync_notebooks"
+    assert nbkit.source(nb.cells[1]) == links.setup_cell_source(), \
+        "setup cell differs from tools/links.py's: run python -m tools.sync_notebooks"
     assert not nb.cells[1].outputs
 
 
 def test_setup_cell_installs_course_utils_only():
-    spec = _pip_spec(sync_notebooks.setup_cell_source())
+    spec = _pip_spec(links.setup_cell_source())
     requirement = Requirement(spec)
     assert requirement.name == PROJECT["name"] == "course_utils"
-    slug, ref = nbkit.repository()
+    slug, ref = links.repository()
     assert requirement.url == f"git+https://github.com/{slug}@{ref}"
     assert re.fullmatch(r"git\+https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+@[A-Za-z0-9_./-]+",
                         requirement.url), f"malformed VCS URL {requirement.url!r}"
     assert not re.search(r"\btorch(vision)?\b", spec), "the Colab setup cell must not (re)install torch/torchvision"
-    pip_line = next(line for line in sync_notebooks.setup_cell_source().splitlines() if "%pip" in line)
+    pip_line = next(line for line in links.setup_cell_source().splitlines() if "%pip" in line)
     assert not re.search(r"(\s-U\b|--upgrade|--force-reinstall)", pip_line), "never upgrade Colab's packages"
 
 
@@ -106,14 +106,14 @@ def test_dependencies_never_force_a_reinstall():
 
 
 def test_setup_cell_does_nothing_off_colab(monkeypatch):
-    source = sync_notebooks.setup_cell_source()
+    source = links.setup_cell_source()
     assert _run_setup_cell(source, monkeypatch, on_colab=False, course_utils_importable=False) == []
     assert _run_setup_cell(source, monkeypatch, on_colab=True, course_utils_importable=True) == []
 
 
 def test_setup_cell_installs_on_colab_when_missing(monkeypatch):
     """Positive control for the test above: the fake Colab does get the pip call."""
-    source = sync_notebooks.setup_cell_source()
+    source = links.setup_cell_source()
     calls = _run_setup_cell(source, monkeypatch, on_colab=True, course_utils_importable=False)
     assert len(calls) == 1 and calls[0][0] == "pip"
     assert _pip_spec(source) in calls[0][1]
@@ -249,7 +249,7 @@ def test_gpu_targets_are_rendered_from_the_results_and_a_miss_stays_visible(tmp_
 
 def test_readme_has_colab_and_binder_link_per_notebook():
     readme = (REPO / "README.md").read_text()
-    slug, ref = nbkit.repository()
+    slug, ref = links.repository()
     colab = re.findall(r"https://colab\.research\.google\.com/github/([^/]+/[^/]+)/blob/([^/]+)/([^)\s]+)", readme)
     binder = re.findall(r"https://mybinder\.org/v2/gh/([^/]+/[^/]+)/([^?]+)\?labpath=([^)\s]+)", readme)
     for path in NOTEBOOKS:
@@ -286,7 +286,7 @@ def test_every_link_follows_the_configured_repository():
     notebooks/ko/ included) point at pyproject.toml's repository and ref."""
     found = sync_notebooks.foreign_links()
     assert not found, ("links to another repository (run python -m tools.sync_notebooks --repository URL, or add "
-                       "a third-party repository to THIRD_PARTY_REPOSITORIES in tools/sync_notebooks.py):\n"
+                       "a third-party repository to THIRD_PARTY_REPOSITORIES in tools/links.py):\n"
                        + "\n".join(found))
 
 
@@ -303,7 +303,7 @@ def _copy_course(root):
 def test_fork_command_points_everything_at_the_fork(tmp_path):
     _copy_course(tmp_path)
     sync_notebooks.sync_all(tmp_path)  # start from a rendered copy
-    old_slug, _ = nbkit.repository(tmp_path)
+    old_slug, _ = links.repository(tmp_path)
     # Control: editing pyproject.toml alone leaves every link behind, and the link check says so.
     pyproject = tmp_path / "pyproject.toml"
     original = pyproject.read_text()
@@ -312,7 +312,7 @@ def test_fork_command_points_everything_at_the_fork(tmp_path):
     pyproject.write_text(original)
 
     changed = sync_notebooks.set_repository("https://github.com/teacher/dl-class", "spring-2027", root=tmp_path)
-    assert nbkit.repository(tmp_path) == ("teacher/dl-class", "spring-2027")
+    assert links.repository(tmp_path) == ("teacher/dl-class", "spring-2027")
     assert {"pyproject.toml", "README.md", *(p.name for p in NOTEBOOKS)} <= {c.split("/")[-1] for c in changed}
     assert sync_notebooks.foreign_links(tmp_path) == []
     assert sync_notebooks.stale(tmp_path) == []

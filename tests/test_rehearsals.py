@@ -24,7 +24,7 @@ import sys
 import nbformat
 import pytest
 
-from tools import nbkit, rehearse, sync_notebooks
+from tools import links, nbkit, rehearse
 
 pytestmark = [pytest.mark.rehearsal,
               pytest.mark.skipif(os.name != "posix", reason="the rehearsals build POSIX virtual environments")]
@@ -43,7 +43,7 @@ def _synthetic(path, *cells: str, knobs: str = ""):
                                        metadata={"tags": ["parameters"]})
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# 99 · A synthetic notebook"),
-        nbformat.v4.new_code_cell(sync_notebooks.setup_cell_source()),
+        nbformat.v4.new_code_cell(links.setup_cell_source()),
         params,
         *(nbformat.v4.new_code_cell(code) for code in cells),
     ])

@@ -25,18 +25,16 @@ import functools
 import hashlib
 import json
 import re
-import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
 import nbformat
 
-REPO = Path(__file__).resolve().parent.parent
-NOTEBOOK_DIR = REPO / "notebooks"
+from tools.links import SETUP_MARKER
+from tools.paths import NOTEBOOK_DIR, REPO, RESULTS_DIR
+
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
-RESULTS_DIR = REPO / "benchmarks" / "results"
 RESULTS_MIMETYPE = "application/vnd.course-results+json"  # course_utils.results.RESULTS_MIMETYPE
-SETUP_MARKER = "# Colab setup"  # the first line of every notebook's Colab setup cell (tools/sync_notebooks.py)
 
 
 def notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -444,18 +442,6 @@ def slowest_cells(nb, count: int = 3) -> str:
              if cell.cell_type == "code" and cell.get("metadata", {}).get("papermill", {}).get("duration") is not None]
     return ", ".join(f"{where} {seconds:.1f} s" for seconds, where in sorted(timed, reverse=True)[:count]) \
         or "no cell timings"
-
-
-def repository(root: Path = REPO) -> tuple[str, str]:
-    """``(owner/name, ref)`` the course is published from: pyproject.toml's ``[project.urls] Repository``
-    (a GitHub URL) and ``[tool.course] ref``. Badges, Colab setup cells and README links follow it."""
-    config = tomllib.loads((Path(root) / "pyproject.toml").read_text())
-    url = config["project"]["urls"]["Repository"].rstrip("/")
-    match = re.fullmatch(r"https://github\.com/([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?", url)
-    if not match:
-        raise ValueError(f"pyproject.toml: [project.urls] Repository must be https://github.com/OWNER/NAME, "
-                         f"not {url!r}")
-    return match.group(1), config.get("tool", {}).get("course", {}).get("ref", "main")
 
 
 @contextlib.contextmanager

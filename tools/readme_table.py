@@ -26,7 +26,7 @@ import re
 import sys
 from pathlib import Path
 
-from tools import nbkit
+from tools import links, nbkit
 
 REPO = nbkit.REPO
 TITLE = re.compile(r"^# (\d\d) · (.+)$", re.M)
@@ -110,8 +110,6 @@ def _course_table(root: Path, folder: Path, header: str, not_fast: str, not_full
                   runtime_cell=_runtime_cell) -> str:
     """One row per notebook of ``folder``: title (linked), summary, measured runtimes (each written by
     ``runtime_cell``, the edition's phrasing), Colab and Binder badges."""
-    from tools import sync_notebooks
-
     results_dir = root / "benchmarks" / "results"
     rows = [header, "| --- | --- | --- | --- | --- | --- |"]
     for path in nbkit.notebooks(folder):
@@ -120,9 +118,7 @@ def _course_table(root: Path, folder: Path, header: str, not_fast: str, not_full
         fast_text = runtime_cell(fast) if fast else not_fast
         full_text = runtime_cell(full) if full else not_full
         in_repo = path.relative_to(root).as_posix()
-        launch = (f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
-                  f"({sync_notebooks.colab_url(in_repo, root)}) "
-                  f"[![Binder](https://mybinder.org/badge_logo.svg)]({sync_notebooks.binder_url(in_repo, root)})")
+        launch = links.launch_badges(in_repo, root)
         rows.append(f"| {info['number']} | [{_cell(info['title'])}]({in_repo}) | "
                     f"{_cell(info['learn'])} | {fast_text} | {full_text} | {launch} |")
     return "\n".join(rows)

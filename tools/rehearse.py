@@ -70,7 +70,7 @@ from datetime import date
 from pathlib import Path
 
 try:
-    from tools import nbkit
+    from tools import links, nbkit
 except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
     raise SystemExit(f"{error}: run this from the repository root as python -m tools.rehearse") from None
 
@@ -491,7 +491,7 @@ class ColabRehearsal:
             raise ValueError(f"versions={versions!r}: choose one of {', '.join(VERSION_SETS)}")
         self.log = log
         self.versions = versions
-        self.slug, self.ref = nbkit.repository()
+        self.slug, self.ref = links.repository()
         self.venv = base_environment(log, versions, resolve(versions, log))
         self.constraints = CONSTRAINTS if versions == "pinned" else self.venv / "constraints.txt"
         self._tmp = Path(tempfile.mkdtemp(prefix="colab_rehearsal_"))

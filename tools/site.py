@@ -40,7 +40,7 @@ from functools import partial
 from pathlib import Path
 
 try:
-    from tools import nbkit, sync_notebooks
+    from tools import links, nbkit
 except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
     raise SystemExit(f"{error}: run this from the repository root as python -m tools.site") from None
 
@@ -77,7 +77,7 @@ def rewrite_links(text: str, where: Path, staged: set[Path]) -> str:
     """``text`` (Markdown of the repository file ``where``, relative to the repository) with its links fitted to
     the site: READMEs -> the landing pages, staged pages kept, other repository files -> GitHub, badge images
     -> the site's copies."""
-    slug, ref = sync_notebooks.repository()
+    slug, ref = links.repository()
     folder = where.parent
 
     def link(match):

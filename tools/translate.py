@@ -34,13 +34,13 @@ from pathlib import Path
 
 import nbformat
 
-from tools import nbkit, readme_table
+from tools import links, nbkit, readme_table
+from tools.links import BADGES
 
 LANG = "ko"
 TRANSLATIONS = nbkit.REPO / "translations" / LANG
 OUTPUT = nbkit.NOTEBOOK_DIR / LANG
 BLOCK = re.compile(r"^<!-- cell (\S+) en:([0-9a-f]{12}) -->[ \t]*\n", re.M)
-BADGES = re.compile(r"<!-- badges -->.*?<!-- /badges -->", re.S)
 RUNTIME = re.compile(r"^\*\*Runtime\*\*.*$", re.M)
 RUNTIME_MARK = "<!-- runtime -->"
 FILE_HEADER = (
@@ -113,9 +113,7 @@ def problems(english: Path) -> list[str]:
 
 def korean_badges(name: str) -> str:
     """The Colab and Binder badges for notebooks/ko/<name>, pointing at the configured repository."""
-    from tools import sync_notebooks
-
-    return sync_notebooks.badges(f"notebooks/{LANG}/{name}")
+    return links.badges(f"notebooks/{LANG}/{name}")
 
 
 def build(english: Path) -> nbformat.NotebookNode:
