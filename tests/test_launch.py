@@ -20,10 +20,10 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from benchmarks import notebook_resources
+from benchmarks import notebook_resources, records
 from tools import links, nbkit, readme_table, sync_notebooks
+from tools.paths import NOTEBOOK_DIR, REPO
 
-REPO = nbkit.REPO
 NOTEBOOKS = nbkit.notebooks()
 IDS = [p.stem for p in NOTEBOOKS]
 BINDER_MEMORY_MIB = 2048  # mybinder.org's memory limit
@@ -148,7 +148,7 @@ def undeclared_imports(nb, name: str, requirements: list[str]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", nbkit.all_notebooks(), ids=lambda p: str(p.relative_to(nbkit.NOTEBOOK_DIR)))
+@pytest.mark.parametrize("path", nbkit.all_notebooks(), ids=lambda p: str(p.relative_to(NOTEBOOK_DIR)))
 def test_every_import_is_a_dependency_of_course_utils(path):
     """On Colab, Kaggle or a plain `pip install course_utils`, only the package's dependencies are there."""
     found = undeclared_imports(nbkit.read(path), path.name, PROJECT["dependencies"])
@@ -361,7 +361,7 @@ def test_binder_installs_cpu_torch_and_the_course():
 
 def test_fast_mode_fits_in_binder_memory():
     """mybinder.org gives 2 GB: every notebook measured in fast mode must peak below that."""
-    measured = nbkit.measurements("fast").get("notebooks", {})
+    measured = records.measurements("fast").get("notebooks", {})
     assert measured, "no fast-mode measurements: run python -m benchmarks.notebook_resources --mode fast --render"
     missing = [p.stem for p in NOTEBOOKS if not (measured.get(p.stem) or {}).get("peak_rss_mib")]
     assert not missing, f"no fast-mode memory measured for {missing}: run python -m benchmarks.notebook_resources " \

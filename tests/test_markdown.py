@@ -18,8 +18,8 @@ import pytest
 from markdown_it import MarkdownIt
 
 from tools import nbkit
+from tools.paths import REPO
 
-REPO = nbkit.REPO
 COMMONMARK = MarkdownIt("commonmark")
 COMMENT = re.compile(r"<!--.*?-->", re.S)
 

@@ -15,8 +15,9 @@ from torch import nn
 
 import course_utils as cu
 from tools import nbkit
+from tools.paths import NOTEBOOK_DIR
 
-NOTEBOOK = nbkit.NOTEBOOK_DIR / "07_resnet.ipynb"
+NOTEBOOK = NOTEBOOK_DIR / "07_resnet.ipynb"
 MEAN, STD = [0.49, 0.48, 0.45], [0.25, 0.24, 0.26]
 
 

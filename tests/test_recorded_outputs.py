@@ -10,7 +10,8 @@ import nbformat
 import pytest
 
 from benchmarks import recorded_outputs
-from tools import nbkit, readme_table, translate
+from tools import execute, nbkit, readme_table, translate
+from tools.paths import NOTEBOOK_DIR, REPO
 
 STEM = "99_recorded"
 CODE = [
@@ -42,7 +43,7 @@ def run(tmp_path_factory):
     nbkit.write(committed, path)
     data_root = folder / "data-root"
     parameters = {"RUN_MODE": "fast", "DATA_ROOT": str(data_root), "TMP": str(Path(tempfile.gettempdir()) / "x")}
-    executed = nbkit.execute(path, folder / "executed.ipynb", parameters, timeout=120)
+    executed = execute.execute(path, folder / "executed.ipynb", parameters, timeout=120)
     nb = recorded_outputs.recorded(committed, executed, "fast", data_root=str(data_root))
     return {"committed": committed, "executed": executed, "nb": nb, "folder": folder}
 
@@ -184,12 +185,12 @@ def test_the_korean_edition_carries_the_same_outputs(run, tmp_path, monkeypatch)
     assert "아래 출력은 2026-12-01에 2코어 CPU에서 fast 모드로" in korean.cells[0].source
 
 
-@pytest.mark.parametrize("path", nbkit.all_notebooks(), ids=lambda p: str(p.relative_to(nbkit.NOTEBOOK_DIR)))
+@pytest.mark.parametrize("path", nbkit.all_notebooks(), ids=lambda p: str(p.relative_to(NOTEBOOK_DIR)))
 def test_committed_outputs_are_none_or_a_complete_fresh_run(path):
     """Each notebook (both editions) carries no outputs (its # NBVAL_CHECK_OUTPUT cells aside) or those of one
     complete run that matches its record in benchmarks/results: same code, same results, no error."""
     problems = recorded_outputs.problems(nbkit.read(path), path.stem)
-    assert not problems, f"{path.relative_to(nbkit.REPO)}:\n" + "\n".join(problems)
+    assert not problems, f"{path.relative_to(REPO)}:\n" + "\n".join(problems)
 
 
 def test_outputs_come_from_full_mode_only_for_the_code_a_gpu_run_measured(tmp_path):

@@ -18,8 +18,8 @@ from urllib.parse import unquote, urldefrag, urljoin, urlparse
 import pytest
 
 from tools import links, nbkit, site
+from tools.paths import REPO
 
-REPO = nbkit.REPO
 OUT = REPO / "artifacts" / "site"
 SHOTS = REPO / "artifacts" / "site-screenshots"
 CHROMIUM = os.environ.get("COURSE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

@@ -7,7 +7,9 @@ import shutil
 
 import pytest
 
+from benchmarks import records
 from tools import nbkit, readme_table, translate
+from tools.paths import REPO
 
 ENGLISH = nbkit.notebooks()
 IDS = [p.stem for p in ENGLISH]
@@ -101,7 +103,7 @@ ENGLISH_GENERATED = re.compile(
     r"\*\*Runtime\*\*|\(measured\)|not measured yet|pending a (?:GPU|fast-mode) run|\d-core CPU|"
     r"~\d[\d.]*\s?(?:s|min)\b|\bpeak (?:RAM|GPU memory)\b|with its child processes|mode measured on|"
     r"no recorded run yet")
-README_KO = nbkit.REPO / "README.ko.md"
+README_KO = REPO / "README.ko.md"
 
 
 def english_generated_phrases(text: str) -> list[str]:
@@ -175,7 +177,7 @@ def test_korean_title_cell_shows_the_korean_runtime_line(english):
 def test_every_recorded_accuracy_has_a_korean_label():
     """README.ko.md's results table names each accuracy in Korean; a new key needs its label."""
     keys = {key for mode in ("smoke", "fast", "full")
-            for entry in (nbkit.measurements(mode).get("notebooks") or {}).values()
+            for entry in (records.measurements(mode).get("notebooks") or {}).values()
             for key in readme_table._accuracy_keys(entry)}
     missing = sorted(keys - set(readme_table.KOREAN_RESULT_LABELS))
     assert not missing, f"add Korean labels for {missing} to KOREAN_RESULT_LABELS in tools/readme_table.py"

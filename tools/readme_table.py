@@ -26,9 +26,10 @@ import re
 import sys
 from pathlib import Path
 
+from benchmarks import records
 from tools import links, nbkit
+from tools.paths import REPO, RESULTS_DIR
 
-REPO = nbkit.REPO
 TITLE = re.compile(r"^# (\d\d) · (.+)$", re.M)
 SUMMARY = re.compile(r"<!--\s*summary:\s*(.*?)\s*-->", re.S)
 RUNTIME_LINE = re.compile(r"^\*\*Runtime\*\* \(measured\):.*$", re.M)  # where the rendered line goes
@@ -46,9 +47,9 @@ def human_seconds(seconds: float) -> str:
     return f"{round(seconds / 60)} min"
 
 
-def measured(stem: str, mode: str, results_dir: Path = nbkit.RESULTS_DIR) -> dict | None:
+def measured(stem: str, mode: str, results_dir: Path = RESULTS_DIR) -> dict | None:
     """The successful measurement of notebook ``stem`` in ``mode``, or None."""
-    entry = (nbkit.measurements(mode, results_dir).get("notebooks") or {}).get(stem)
+    entry = (records.measurements(mode, results_dir).get("notebooks") or {}).get(stem)
     return entry if entry and entry.get("status") == "ok" and entry.get("seconds") is not None else None
 
 
@@ -58,7 +59,7 @@ def hardware_name(entry: dict) -> str:
     return entry.get("gpu") or hw.get("gpu") or f"{hw.get('cpu_count', '?')}-core CPU"
 
 
-def runtime_line(stem: str, results_dir: Path = nbkit.RESULTS_DIR, outputs_mode: str | None = None) -> str:
+def runtime_line(stem: str, results_dir: Path = RESULTS_DIR, outputs_mode: str | None = None) -> str:
     """The ``**Runtime** (measured):`` line of notebook ``stem``'s first cell. ``outputs_mode``: the mode of the
     run whose outputs the notebook carries (benchmarks/recorded_outputs.py), which the line then names."""
     smoke, fast, full = (measured(stem, mode, results_dir) for mode in ("smoke", "fast", "full"))
@@ -162,7 +163,7 @@ def _hardware(entry: dict) -> str:
 def _machines_note(mode: str, results_dir: Path) -> str:
     """Which machine(s) measured ``mode``; with several, which notebooks ran on each."""
     source = f"benchmarks/results/notebook_resources_{mode}.json"
-    entries = {stem: entry for stem, entry in (nbkit.measurements(mode, results_dir).get("notebooks") or {}).items()
+    entries = {stem: entry for stem, entry in (records.measurements(mode, results_dir).get("notebooks") or {}).items()
                if measured(stem, mode, results_dir)}
     if not entries:
         return f"{mode} mode: no recorded run yet ({source})."
@@ -191,7 +192,7 @@ def results_table(root: Path = REPO) -> str:
                  "child processes' resident memory, sampled every 0.5 s: an upper bound for DataLoader workers, which "
                  "share pages with the kernel and are counted twice, and close to the real total for notebook 10, "
                  "whose training processes are separate Python processes.")
-    imports = nbkit.measurements("fast", results_dir).get("imports_only") or {}
+    imports = records.measurements("fast", results_dir).get("imports_only") or {}
     if imports.get("status") == "ok" and imports.get("peak_rss_mib"):
         notes.append(f"Peak RAM includes the imports every notebook starts with: a kernel that only imports torch "
                      f"{imports['torch']} ({imports['torch_build']} build), torchvision and course_utils peaks at "
@@ -281,7 +282,7 @@ GPU_TARGETS = (
 
 def gpu_targets_table(root: Path = REPO) -> str:
     results_dir = root / "benchmarks" / "results"
-    results = nbkit.measurements("full", results_dir).get("notebooks") or {}
+    results = records.measurements("full", results_dir).get("notebooks") or {}
     speed_file = results_dir / "cifar10_speed.json"
     speed = json.loads(speed_file.read_text()) if speed_file.is_file() else {}
     if speed.get("quick"):  # a --quick check run is never a measurement
@@ -333,7 +334,7 @@ def _runtime_cell_ko(entry: dict) -> str:
     return f"약 {human_seconds_ko(entry['seconds'])}({hardware_name_ko(entry)})"
 
 
-def runtime_line_ko(stem: str, results_dir: Path = nbkit.RESULTS_DIR, outputs_mode: str | None = None) -> str:
+def runtime_line_ko(stem: str, results_dir: Path = RESULTS_DIR, outputs_mode: str | None = None) -> str:
     """The runtime line of the Korean notebook ``stem``'s title cell, from the same measurements as
     :func:`runtime_line` (and, as there, the run whose outputs the notebook shows)."""
     smoke, fast, full = (measured(stem, mode, results_dir) for mode in ("smoke", "fast", "full"))
@@ -406,7 +407,7 @@ def _measured_cell_ko(entry: dict) -> str:
 def _machines_note_ko(mode: str, results_dir: Path) -> str:
     """:func:`_machines_note` in Korean."""
     source = f"`benchmarks/results/notebook_resources_{mode}.json`"
-    entries = {stem: entry for stem, entry in (nbkit.measurements(mode, results_dir).get("notebooks") or {}).items()
+    entries = {stem: entry for stem, entry in (records.measurements(mode, results_dir).get("notebooks") or {}).items()
                if measured(stem, mode, results_dir)}
     if not entries:
         return f"{mode} 모드는 아직 기록된 실행이 없습니다({source})."

@@ -41,7 +41,7 @@ oldest release of each dependency in pyproject.toml that has a wheel for this Py
 today without the constraints. Either is resolved afresh each run into a constraints file that replaces
 ``.ci/constraints.txt`` for the environment and the wheelhouse, and is cached in an environment of its
 own (``colab_oldest-*``, ``colab_newest-*``), rebuilt when the resolution changes. A run with
-``--versions`` also checks each notebook as the smoke tests do (:func:`nbkit.smoke_problems`) and writes
+``--versions`` also checks each notebook as the smoke tests do (:func:`smoke_checks.smoke_problems`) and writes
 what was installed and each notebook's outcome into ``benchmarks/results/compatibility.json`` (and its
 rendering, ``compatibility.md`` and README's ``compatibility`` block): :func:`record_compatibility`.
 
@@ -70,13 +70,13 @@ from datetime import date
 from pathlib import Path
 
 try:
-    from tools import links, nbkit
+    from benchmarks import records
+    from tools import execute, links, nbkit, smoke_checks
+    from tools.paths import CONSTRAINTS, REPO, RESULTS_DIR
 except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
     raise SystemExit(f"{error}: run this from the repository root as python -m tools.rehearse") from None
 
-REPO = nbkit.REPO
 ARTIFACTS = REPO / "artifacts" / "rehearsal"
-CONSTRAINTS = REPO / ".ci" / "constraints.txt"
 
 # What Colab preinstalls that the course uses (course_utils' dependencies and the notebooks' imports),
 # plus the Jupyter kernel. Colab has many more packages; anything else a notebook needs must come
@@ -97,7 +97,7 @@ VERSION_SETS = {
 # version set holds it at its .ci/constraints.txt pin, so that a set tests the course's dependencies, not a kernel
 # release (ipykernel 7.4 once sat idle without answering a cell in a CI run here, a hang reported upstream).
 HARNESS = ("ipykernel",)
-COMPATIBILITY = nbkit.RESULTS_DIR / "compatibility.json"
+COMPATIBILITY = RESULTS_DIR / "compatibility.json"
 
 # The full-shape rehearsal runs full mode with every data-size knob turned down: the knobs of the parameters cell
 # that hold one value per run mode (``EPOCHS = {"smoke": 1, "fast": 4, "full": 30}``, read by cu.RunSettings) and
@@ -174,7 +174,7 @@ class RehearsalError(AssertionError):
 # -- shared --------------------------------------------------------------------------------------------
 
 def _failure(path: Path, executed: Path, what: str, exc: Exception) -> RehearsalError:
-    error = nbkit.first_error(nbkit.read(executed)) if executed.exists() else None
+    error = execute.first_error(nbkit.read(executed)) if executed.exists() else None
     if error is None:  # e.g. a cell ran past the timeout, or the kernel died
         return RehearsalError(f"{path.name}: {what} did not finish: {type(exc).__name__}: {exc}"[:2000])
     where = f"{path.name}, {error['where']}"
@@ -196,7 +196,7 @@ def _run(path: Path, out: Path, parameters: dict, what: str, **kwargs) -> tuple[
     start = time.perf_counter()
     out.unlink(missing_ok=True)  # never read a previous run's copy
     try:
-        nb = nbkit.execute(path, out, parameters, **kwargs)
+        nb = execute.execute(path, out, parameters, **kwargs)
     except Exception as exc:  # papermill's cell error, a cell timeout, a dead kernel
         raise _failure(path, out, what, exc) from None
     return nb, time.perf_counter() - start
@@ -403,7 +403,7 @@ def base_environment(log=print, versions: str = "pinned", constraints: str | Non
     if ready():
         return venv
     # One lock per version set: a long build of another set never holds up the default set's (.ci/run).
-    with nbkit.locked(cache_dir() / ("build.lock" if versions == "pinned" else f"build_{versions}.lock")):
+    with records.locked(cache_dir() / ("build.lock" if versions == "pinned" else f"build_{versions}.lock")):
         if ready():
             return venv
         if (venv / "ready").exists():
@@ -461,7 +461,7 @@ def wheelhouse(venv: Path, project: Path, log=print, constraints: Path = CONSTRA
     folder = venv / f"wheelhouse-{key}"
     if (folder / "ready").exists():
         return folder
-    with nbkit.locked(venv / "wheelhouse.lock"):
+    with records.locked(venv / "wheelhouse.lock"):
         if (folder / "ready").exists():
             return folder
         log(f"preparing the wheelhouse {folder}")
@@ -639,7 +639,7 @@ README_MARKERS = ("<!-- compatibility -->", "<!-- /compatibility -->")
 
 
 def check_notebook(rehearsal: ColabRehearsal, path: Path, out_dir: Path, timeout: int | None = None) -> dict:
-    """Rehearse ``path`` on the stand-in Colab and check it as the smoke tests do (:func:`nbkit.smoke_problems`):
+    """Rehearse ``path`` on the stand-in Colab and check it as the smoke tests do (:func:`smoke_checks.smoke_problems`):
     ``{"outcome": "ok" | "failed", "seconds", "failure": its first line or None, "details"}``."""
     start = time.perf_counter()
     try:
@@ -649,7 +649,7 @@ def check_notebook(rehearsal: ColabRehearsal, path: Path, out_dir: Path, timeout
         timed_out = _timed_out(nbkit.read(executed), timeout) if timeout and executed.exists() else []
         return {"outcome": "failed", "seconds": round(time.perf_counter() - start, 1),
                 "failure": str(error).splitlines()[0], "details": "; ".join(timed_out) or None}
-    problems = nbkit.smoke_problems(nbkit.read(path), nbkit.read(run["executed"]))
+    problems = smoke_checks.smoke_problems(nbkit.read(path), nbkit.read(run["executed"]))
     return {"outcome": "failed" if problems else "ok", "seconds": round(run["seconds"], 1),
             "failure": f"{path.name}: {problems[0].splitlines()[0]}" if problems else None,
             "details": "\n".join(problems)[:3000] if problems else None}
@@ -659,7 +659,7 @@ def _timed_out(executed, timeout: int) -> list[str]:
     """The cells of an executed copy that ran into the per-cell ``timeout``: nbclient then interrupts the kernel,
     and code that handles the interrupt (``cu.fit`` returns the history so far) may fail further on."""
     return [f"cell {number} ({first[:40]}) reached the {timeout} s cell timeout and was interrupted"
-            for number, cell, first in nbkit._numbered(executed)
+            for number, cell, first in execute.numbered_cells(executed)
             if (cell.get("metadata", {}).get("papermill", {}).get("duration") or 0) >= timeout]
 
 

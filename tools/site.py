@@ -41,10 +41,10 @@ from pathlib import Path
 
 try:
     from tools import links, nbkit
+    from tools.paths import REPO
 except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
     raise SystemExit(f"{error}: run this from the repository root as python -m tools.site") from None
 
-REPO = nbkit.REPO
 SITE = REPO / "site"
 OUT = REPO / "artifacts" / "site"
 VENDOR = json.loads((SITE / "vendor.json").read_text())["packages"]

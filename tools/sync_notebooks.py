@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 
 try:
-    from tools import links, nbkit, readme_table
+    from tools import execute, links, nbkit, readme_table
     from tools.links import BADGES, SETUP_MARKER
     from tools.paths import REPO
 except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
@@ -184,7 +184,7 @@ def refresh_outputs(path: Path) -> None:
     unless the notebook carries a recorded run's outputs (benchmarks/recorded_outputs.py): those stay as they
     are (the test of recorded outputs says when they are stale)."""
     with tempfile.TemporaryDirectory() as tmp:
-        ran = nbkit.execute(path, Path(tmp) / path.name, {"RUN_MODE": "smoke"})
+        ran = execute.execute(path, Path(tmp) / path.name, {"RUN_MODE": "smoke"})
     nb = nbkit.read(path)
     recorded = bool(((nb.metadata.get("course") or {}).get("outputs") or {}).get("mode"))
     ran_by_id = {c.get("id"): c for c in ran.cells}

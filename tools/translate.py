@@ -36,10 +36,11 @@ import nbformat
 
 from tools import links, nbkit, readme_table
 from tools.links import BADGES
+from tools.paths import NOTEBOOK_DIR, REPO
 
 LANG = "ko"
-TRANSLATIONS = nbkit.REPO / "translations" / LANG
-OUTPUT = nbkit.NOTEBOOK_DIR / LANG
+TRANSLATIONS = REPO / "translations" / LANG
+OUTPUT = NOTEBOOK_DIR / LANG
 BLOCK = re.compile(r"^<!-- cell (\S+) en:([0-9a-f]{12}) -->[ \t]*\n", re.M)
 RUNTIME = re.compile(r"^\*\*Runtime\*\*.*$", re.M)
 RUNTIME_MARK = "<!-- runtime -->"
@@ -154,13 +155,13 @@ def check() -> list[str]:
             continue
         target = OUTPUT / english.name
         if not target.is_file():
-            found.append(f"{target.relative_to(nbkit.REPO)} is missing: run python -m tools.translate")
+            found.append(f"{target.relative_to(REPO)} is missing: run python -m tools.translate")
         elif target.read_text(encoding="utf-8") != render(build(english)):
-            found.append(f"{target.relative_to(nbkit.REPO)} differs from what the translation generates: "
+            found.append(f"{target.relative_to(REPO)} differs from what the translation generates: "
                          "run python -m tools.translate")
     generated = {p.name for p in nbkit.notebooks()}
     for orphan in sorted(p for p in nbkit.notebooks(OUTPUT) if p.name not in generated):
-        found.append(f"{orphan.relative_to(nbkit.REPO)} has no English notebook: delete it")
+        found.append(f"{orphan.relative_to(REPO)} has no English notebook: delete it")
     return found
 
 
@@ -286,7 +287,7 @@ def style_report() -> list[str]:
         for block in blocks.values():
             found += [f"{translation_path(english).name} cell {block.cell_id}: {p}" for p in style_problems(block.text)]
     found += next_link_problems(texts)
-    readme = nbkit.REPO / "README.ko.md"
+    readme = REPO / "README.ko.md"
     if readme.is_file():
         found += [f"README.ko.md: {p}" for p in style_problems(readme.read_text(encoding="utf-8"))]
     return found
