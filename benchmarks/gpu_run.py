@@ -1073,8 +1073,10 @@ def main(argv=None) -> int:
             if args.render:
                 from tools import sync_notebooks
 
-                changed = sync_notebooks.sync_all()
+                changed, stale = sync_notebooks.render_all()
                 print("rendered: " + (", ".join(changed) if changed else "nothing changed"))
+                if stale:
+                    print("Korean edition not regenerated (stale translations):\n" + "\n".join(stale))
             return 0
     except RunbookError as error:
         print(f"gpu_run: {error}", file=sys.stderr)

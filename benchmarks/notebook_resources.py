@@ -304,12 +304,8 @@ def main(argv=None) -> int:
         out.write_text(json.dumps(by_mode[mode], indent=2) + "\n")
         print(f"  {by_mode[mode]['imports_only']}", flush=True)
         print(f"wrote {out.relative_to(REPO)}")
-    if args.render or args.outputs:
-        changed = sync_notebooks.sync_all()
-        from tools import translate  # the Korean edition carries the same outputs and names the same run
-
-        written, stale = translate.regenerate()
-        changed += [f"{translate.LANG}/{name}" for name in written] + sync_notebooks.render_readmes()
+    if args.render or args.outputs:  # the Korean edition too: it carries the same outputs and runtimes
+        changed, stale = sync_notebooks.render_all()
         print("rendered: " + (", ".join(changed) if changed else "nothing changed"))
         if stale:
             print("Korean edition not regenerated (stale translations):\n" + "\n".join(stale))

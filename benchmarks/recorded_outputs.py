@@ -8,7 +8,7 @@ notebook's recording mode (:func:`recording_mode`: full mode where a full-mode (
 notebook exists, else fast mode on the CPU). That run is also the notebook's measurement in
 ``benchmarks/results/notebook_resources_<mode>.json``, whose entry keeps a hash of the notebook's code
 (:func:`tools.nbkit.code_hash`), and the notebook's metadata says which mode (``metadata.course.outputs``).
-The title cell's runtime line says which run the outputs come from (``tools/readme_table.py``).
+The title cell's runtime line says which run the outputs come from (``tools/runtimes.py``).
 
 :func:`recorded` turns the executed copy into the committed notebook: the committed cells, metadata and ids
 with the run's outputs, and
@@ -37,7 +37,8 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-from tools import execute, nbkit, readme_table, smoke_checks
+from benchmarks.records import measured
+from tools import execute, nbkit, smoke_checks
 from tools.paths import NOTEBOOK_DIR, REPO, RESULTS_DIR
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -62,7 +63,7 @@ def recording_mode(stem: str, results_dir: Path = RESULTS_DIR, notebook_dir: Pat
 
     A full-mode record of older code (the notebook changed since the GPU run) does not count: until a GPU run of
     the current code exists, a reader is better served by fresh fast-mode outputs than by none."""
-    entry = readme_table.measured(stem, "full", results_dir)
+    entry = measured(stem, "full", results_dir)
     if not entry:
         return "fast"
     path = Path(notebook_dir) / f"{stem}.ipynb"
@@ -310,7 +311,7 @@ def problems(nb, stem: str, results_dir: Path = RESULTS_DIR, paths: list | None 
               and any(o.get("output_type") == "error" for o in cell.get("outputs", []))]
     if errors:
         found.append(f"cells {errors} show an error")
-    entry = readme_table.measured(stem, mode, results_dir)
+    entry = measured(stem, mode, results_dir)
     if entry is None:
         return found + [f"the outputs come from a {mode}-mode run, but benchmarks/results/"
                         f"notebook_resources_{mode}.json has no successful entry for {stem}: record again ({command})"]

@@ -20,8 +20,8 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from benchmarks import notebook_resources, records
-from tools import links, nbkit, readme_table, sync_notebooks
+from benchmarks import gpu_targets, notebook_resources, records
+from tools import links, nbkit, readme_table, runtimes, sync_notebooks
 from tools.paths import NOTEBOOK_DIR, REPO
 
 NOTEBOOKS = nbkit.notebooks()
@@ -182,17 +182,17 @@ def test_rendered_parts_are_up_to_date():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_runtime_line_is_rendered_from_the_measurements(path):
     header = nbkit.header(nbkit.read(path))
-    lines = readme_table.RUNTIME_LINE.findall(header)
-    assert lines == [readme_table.runtime_line(path.stem)], (
+    lines = runtimes.RUNTIME_LINE.findall(header)
+    assert lines == [runtimes.runtime_line(path.stem)], (
         "the first cell's '**Runtime** (measured):' line must be the one rendered from "
         f"benchmarks/results: run python -m tools.sync_notebooks (found {lines})")
 
 
 def test_runtime_line_renders_each_mode(tmp_path):
-    assert [readme_table.human_seconds(s) for s in (4.2, 27, 95, 245, 1300)] == \
+    assert [runtimes.human_seconds(s) for s in (4.2, 27, 95, 245, 1300)] == \
         ["4 s", "25 s", "1.5 min", "4 min", "22 min"]
     stem = "03_first_cnn"
-    assert readme_table.runtime_line(stem, tmp_path) == \
+    assert runtimes.runtime_line(stem, tmp_path) == \
         "**Runtime** (measured): smoke not measured yet, fast not measured yet; full (GPU) not measured yet."
     hardware = {"cpu_count": 2}
     files = {
@@ -203,15 +203,15 @@ def test_runtime_line_renders_each_mode(tmp_path):
     }
     for mode, entries in files.items():
         (tmp_path / f"notebook_resources_{mode}.json").write_text(json.dumps({"notebooks": entries}))
-    assert readme_table.runtime_line(stem, tmp_path) == ("**Runtime** (measured): smoke ~15 s, fast ~2 min on a "
+    assert runtimes.runtime_line(stem, tmp_path) == ("**Runtime** (measured): smoke ~15 s, fast ~2 min on a "
                                                           "2-core CPU; full ~40 s on NVIDIA H100 80GB HBM3.")
-    assert readme_table.runtime_line("04_cnn_batchnorm_cifar100", tmp_path).endswith("full (GPU) not measured yet."), \
+    assert runtimes.runtime_line("04_cnn_batchnorm_cifar100", tmp_path).endswith("full (GPU) not measured yet."), \
         "a failed measurement is not a runtime"
 
 
 def _gpu_target_rows(root) -> dict[str, tuple[str, str]]:
     rows = {}
-    for line in readme_table.gpu_targets_table(root).splitlines()[2:]:
+    for line in gpu_targets.table(root).splitlines()[2:]:
         if line.startswith("| "):
             target, _, measured_text, status = (c.strip() for c in line.strip("|").split(" | "))
             rows[target[:2]] = rows.get(target[:2], []) + [(measured_text, status)]
@@ -221,7 +221,7 @@ def _gpu_target_rows(root) -> dict[str, tuple[str, str]]:
 def test_gpu_targets_are_rendered_from_the_results_and_a_miss_stays_visible(tmp_path):
     results = tmp_path / "benchmarks" / "results"
     results.mkdir(parents=True)
-    assert "No GPU run recorded yet." in readme_table.gpu_targets_table(tmp_path)
+    assert "No GPU run recorded yet." in gpu_targets.table(tmp_path)
     assert all(status == "not measured yet" for rows in _gpu_target_rows(tmp_path).values() for _, status in rows)
     gpu = {"status": "ok", "gpu": "Some GPU", "hardware": {}}
     full = {"notebooks": {
@@ -241,7 +241,7 @@ def test_gpu_targets_are_rendered_from_the_results_and_a_miss_stays_visible(tmp_
     assert rows["07"][1][1] == "**missed**" and "never reached airbench94's 90.58%" in rows["07"][1][0]
     assert rows["07"][2] == ("19.5× (195 vs 10 images/s)", "**missed**"), "19.5x is under the 20x target"
     assert rows["03"] == [("–", "not measured yet")], "a failed run is not a measurement"
-    assert "Measured on Some GPU" in readme_table.gpu_targets_table(tmp_path)
+    assert "Measured on Some GPU" in gpu_targets.table(tmp_path)
     speed.update(quick=True)  # a --quick check run is never shown as a measurement
     (results / "cifar10_speed.json").write_text(json.dumps(speed))
     assert [s for _, s in _gpu_target_rows(tmp_path)["07"][1:]] == ["not measured yet"] * 2

@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from benchmarks import recorded_outputs
-from tools import execute, nbkit, readme_table, translate
+from tools import execute, nbkit, runtimes, translate
 from tools.paths import NOTEBOOK_DIR, REPO
 
 STEM = "99_recorded"
@@ -155,11 +155,11 @@ def test_a_checked_output_must_not_depend_on_the_mode(run):
 
 def test_the_runtime_lines_name_the_run_the_outputs_come_from(run):
     results = _record(run["folder"], run["nb"])
-    english = readme_table.runtime_line(STEM, results, outputs_mode="fast")
+    english = runtimes.runtime_line(STEM, results, outputs_mode="fast")
     assert english.endswith("The outputs shown are from the fast-mode run on a 2-core CPU on 2026-12-01.")
-    korean = readme_table.runtime_line_ko(STEM, results, outputs_mode="fast")
+    korean = runtimes.runtime_line_ko(STEM, results, outputs_mode="fast")
     assert korean.endswith("아래 출력은 2026-12-01에 2코어 CPU에서 fast 모드로 실행한 결과입니다.")
-    assert "outputs" not in readme_table.runtime_line(STEM, results)  # a notebook without outputs says nothing
+    assert "outputs" not in runtimes.runtime_line(STEM, results)  # a notebook without outputs says nothing
 
 
 def test_the_korean_edition_carries_the_same_outputs(run, tmp_path, monkeypatch):
@@ -176,8 +176,8 @@ def test_the_korean_edition_carries_the_same_outputs(run, tmp_path, monkeypatch)
     (translations / f"{STEM}.md").write_text(block, encoding="utf-8")
     monkeypatch.setattr(translate, "TRANSLATIONS", translations)
     results = _record(run["folder"], run["nb"])
-    monkeypatch.setattr(readme_table, "measured",
-                        lambda stem, mode, results_dir=results, real=readme_table.measured: real(stem, mode, results))
+    monkeypatch.setattr(runtimes, "measured",
+                        lambda stem, mode, results_dir=results, real=runtimes.measured: real(stem, mode, results))
     korean = translate.build(english)
     assert [c.get("outputs") for c in nbkit.code_cells(korean)] == [c.outputs for c in nbkit.code_cells(nb)]
     assert korean.metadata["widgets"] == nb.metadata["widgets"]

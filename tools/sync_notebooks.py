@@ -1,4 +1,4 @@
-"""Render what the notebooks and README.md show but do not own, from the one place each fact lives.
+"""Render what the notebooks and READMEs show but do not own, from the one place each fact lives.
 
     python -m tools.sync_notebooks            # render everything below
     python -m tools.sync_notebooks --check    # exit 1 and name what is out of date (the tests run this)
@@ -7,18 +7,17 @@
     python -m tools.sync_notebooks --refresh-outputs notebooks/03_first_cnn.ipynb
         # run the notebook in smoke mode, keep only the outputs of `# NBVAL_CHECK_OUTPUT` cells
 
-What is rendered, and from where:
+What is rendered, and from where (this module only puts the pieces in place; each piece has its module):
 
-- each notebook's Colab setup cell, and its Colab and Binder badges (``<!-- badges --><!-- /badges -->``
+- each notebook's Colab setup cell and its Colab and Binder badges (``<!-- badges -->`` ... ``<!-- /badges -->``
   in the first cell): from the repository URL and ref in pyproject.toml (``[project.urls] Repository``,
-  ``[tool.course] ref``), read by ``tools.links.repository()``;
+  ``[tool.course] ref``), by tools/links.py;
 - each notebook's ``**Runtime** (measured):`` line (first cell): from the measurements in
-  ``benchmarks/results/notebook_resources_<mode>.json`` (``python -m benchmarks.notebook_resources``);
-- README.md's course table and measured-results table (``tools/readme_table.py``): from the notebooks'
-  titles and summaries, the same measurements and the repository URL;
-- the Korean edition (``tools/translate.py``): notebooks/ko/ with their runtime lines, and README.ko.md's
-  course table and measured-results table, in Korean phrasing (``readme_table.runtime_line_ko``,
-  ``korean_course_table``, ``korean_results_table``) from the same facts.
+  ``benchmarks/results/notebook_resources_<mode>.json`` (``python -m benchmarks.notebook_resources``), by
+  tools/runtimes.py;
+- the tables of README.md and README.ko.md (course table, results table, GPU targets): by tools/readme_table.py;
+- the Korean edition, notebooks/ko/ (English code cells, translated markdown, Korean runtime lines): by
+  tools/translate.py, which this command runs after the English notebooks are rendered (:func:`render_all`).
 """
 from __future__ import annotations
 
@@ -29,13 +28,12 @@ import tempfile
 from pathlib import Path
 
 try:
-    from tools import execute, links, nbkit, readme_table
+    from tools import execute, links, nbkit, readme_table, runtimes, translate
     from tools.links import BADGES, SETUP_MARKER
     from tools.paths import REPO
+    from tools.runtimes import RUNTIME_LINE
 except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
     raise SystemExit(f"{error}: run this from the repository root as python -m tools.sync_notebooks") from None
-
-RUNTIME_LINE = readme_table.RUNTIME_LINE
 
 
 def render_header(path: Path, header: str, root: Path = REPO, outputs_mode: str | None = None) -> str:
@@ -47,7 +45,7 @@ def render_header(path: Path, header: str, root: Path = REPO, outputs_mode: str 
         raise SystemExit(f"{path}: the first cell needs a line starting with '**Runtime** (measured):' "
                          "(its text is rendered from benchmarks/results)")
     header = BADGES.sub(lambda _: links.badges(path.name, root), header)
-    line = readme_table.runtime_line(path.stem, root / "benchmarks" / "results", outputs_mode)
+    line = runtimes.runtime_line(path.stem, root / "benchmarks" / "results", outputs_mode)
     return RUNTIME_LINE.sub(lambda _: line, header, count=1)
 
 
@@ -87,6 +85,20 @@ def stale(root: Path = REPO) -> list[str]:
         if readme.is_file() and readme.read_text() != render_readme(readme.read_text(), root):
             found.append(name)
     return found
+
+
+def render_all(changed: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """Render everything in this checkout: the English notebooks and the READMEs (:func:`sync_all`), then the
+    Korean edition, which copies the English code cells, outputs and runtimes (tools/translate.py), then the
+    READMEs again if a Korean notebook changed (README.ko.md shows their titles and summaries). Returns
+    (what changed, added to ``changed``; the Korean notebooks not regenerated because a translation is stale)."""
+    changed = list(changed or [])
+    changed += [name for name in sync_all() if name not in changed]
+    written, failed = translate.regenerate()
+    changed += [f"{translate.LANG}/{name}" for name in written]
+    if written:
+        changed += [name for name in render_readmes() if name not in changed]
+    return changed, failed
 
 
 def sync_all(root: Path = REPO) -> list[str]:
@@ -189,7 +201,7 @@ def refresh_outputs(path: Path) -> None:
     recorded = bool(((nb.metadata.get("course") or {}).get("outputs") or {}).get("mode"))
     ran_by_id = {c.get("id"): c for c in ran.cells}
     for cell in nbkit.code_cells(nb):
-        if "NBVAL_CHECK_OUTPUT" in nbkit.source(cell) and cell.get("id") in ran_by_id:
+        if nbkit.CHECKED_OUTPUT in nbkit.source(cell) and cell.get("id") in ran_by_id:
             # keep the execution counts, so the committed cell looks like a run cell (as nbval expects too).
             cell.outputs = ran_by_id[cell.id].outputs
             cell.execution_count = cell.execution_count if recorded else ran_by_id[cell.id].execution_count
@@ -216,14 +228,8 @@ def main(argv=None) -> int:
     if args.refresh_outputs:
         for path in args.refresh_outputs:
             refresh_outputs(path)
-    changed = set_repository(args.repository, args.ref) if args.repository else sync_all()
-    # The Korean edition copies the English code cells, badges and runtime lines: regenerate it too.
-    from tools import translate
-
-    written, failed = translate.regenerate()
-    changed += [f"{translate.LANG}/{name}" for name in written]
-    if written:  # README.ko.md's tables show the Korean notebooks' titles and summaries
-        changed += [name for name in render_readmes() if name not in changed]
+    changed = set_repository(args.repository, args.ref) if args.repository else []
+    changed, failed = render_all(changed)
     print("updated: " + ", ".join(changed) if changed else "everything was up to date")
     if failed:
         print(f"Korean edition not regenerated for {len(failed)} notebook(s) whose translation is stale: "

@@ -19,7 +19,7 @@ translator updates the Korean text and the hash (``--todo`` prints both the new 
 the new hash). Two parts of the title cell are rendered, not translated: the badges (``<!-- badges
 --><!-- /badges -->``, filled with links to the Korean notebook) and the measured runtime line
 (``<!-- runtime -->`` in the translation, replaced by the Korean runtime line that
-``tools/readme_table.runtime_line_ko`` renders from the same measurements as the English one), so
+``tools/runtimes.runtime_line_ko`` renders from the same measurements as the English one), so
 re-measuring runtimes or moving the repository does not make a translation stale. Every phrase a tool
 writes into the Korean edition is written in Korean (tests/test_translations.py checks it).
 """
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import nbformat
 
-from tools import links, nbkit, readme_table
+from tools import links, nbkit, runtimes
 from tools.links import BADGES
 from tools.paths import NOTEBOOK_DIR, REPO
 
@@ -42,7 +42,6 @@ LANG = "ko"
 TRANSLATIONS = REPO / "translations" / LANG
 OUTPUT = NOTEBOOK_DIR / LANG
 BLOCK = re.compile(r"^<!-- cell (\S+) en:([0-9a-f]{12}) -->[ \t]*\n", re.M)
-RUNTIME = re.compile(r"^\*\*Runtime\*\*.*$", re.M)
 RUNTIME_MARK = "<!-- runtime -->"
 FILE_HEADER = (
     "<!-- Korean translation of notebooks/{name}. One block per English markdown cell: "
@@ -52,7 +51,7 @@ FILE_HEADER = (
 
 def without_rendered_parts(text: str) -> str:
     """An English markdown cell with its rendered parts as placeholders (empty badges, runtime marker)."""
-    return RUNTIME.sub(RUNTIME_MARK, BADGES.sub("<!-- badges --><!-- /badges -->", text)).strip()
+    return runtimes.RUNTIME_LINE.sub(RUNTIME_MARK, BADGES.sub("<!-- badges --><!-- /badges -->", text)).strip()
 
 
 def english_key(text: str) -> str:
@@ -133,7 +132,7 @@ def build(english: Path) -> nbformat.NotebookNode:
             text = BADGES.sub(lambda _: korean_badges(english.name), text)
         if RUNTIME_MARK in text:
             mode = ((nb.metadata.get("course") or {}).get("outputs") or {}).get("mode")  # the outputs' run
-            text = text.replace(RUNTIME_MARK, readme_table.runtime_line_ko(english.stem, outputs_mode=mode))
+            text = text.replace(RUNTIME_MARK, runtimes.runtime_line_ko(english.stem, outputs_mode=mode))
         cell.source = text
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["course"] = {**nb.metadata.get("course", {}), "edition": LANG, "generated_from": english.name}
@@ -253,7 +252,6 @@ def style_problems(text: str) -> list[str]:
     return found
 
 
-TITLE = re.compile(r"^# (\d\d) · (.+)$", re.M)
 NEXT_LINK = re.compile(r"^다음: \[(\d\d) · (.+)\]\((\d\d_\w+\.ipynb)\)", re.M)
 
 
@@ -262,7 +260,7 @@ def next_link_problems(translations: dict[str, str]) -> list[str]:
     ``translations``: the Korean text of each notebook, by notebook file name."""
     titles = {}
     for name, text in translations.items():
-        if title := TITLE.search(text):
+        if title := nbkit.TITLE.search(text):
             titles[name] = title.group(2).strip()
     found = []
     for name, text in translations.items():
