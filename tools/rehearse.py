@@ -7,10 +7,11 @@
     python -m tools.rehearse colab --versions oldest   # with the oldest versions pyproject.toml allows
     python -m tools.rehearse colab --versions newest   # with the newest releases, without .ci/constraints.txt
 
-Both print each notebook's time and keep the executed copies in ``artifacts/rehearsal/``. The tests
-(``tests/test_rehearsals.py``) run the same functions.
+Both print each notebook's time and keep the executed copies in ``artifacts/rehearsal/``. The tests run the
+same code: each notebook's smoke test runs in a :class:`ColabRehearsal` kernel (tools/nbval_colab.py), and
+``tests/test_rehearsals.py`` runs :func:`full_shape`.
 
-**Colab** (:func:`colab`). On Colab a notebook arrives alone: no repository, no ``data/``, only what
+**Colab** (:class:`ColabRehearsal`). On Colab a notebook arrives alone: no repository, no ``data/``, only what
 Colab preinstalls, and its first code cell (``# Colab setup``) runs
 ``%pip install "course_utils @ git+https://github.com/OWNER/NAME@REF"``. The rehearsal rebuilds that:
 
@@ -101,8 +102,9 @@ COMPATIBILITY = RESULTS_DIR / "compatibility.json"
 
 # The full-shape rehearsal runs full mode with every data-size knob turned down: the knobs of the parameters cell
 # that hold one value per run mode (``EPOCHS = {"smoke": 1, "fast": 4, "full": 30}``, read by cu.RunSettings) and
-# whose name says they count images, epochs or steps. Each takes its smoke value, or the smaller value below where
-# full mode's shapes (widths, batch sizes, input sizes) make the smoke size too slow for the CI's budget.
+# whose name says they count images, epochs or steps. Each takes its smoke value, or the value below where the smoke
+# size does not suit full mode's shapes (widths, batch sizes, input sizes): smaller where they make the smoke size
+# too slow for the CI's budget, larger where one full-mode batch needs more images than the smoke size.
 # Widths, batch sizes and input sizes are never turned down: they are what this rehearsal is for.
 DATA_SIZE_KNOB = re.compile(r"(?:^|_)(?:IMAGES|EPOCHS|STEPS)$|^PATIENCE$")
 FULL_SHAPE_SIZES: dict[str, dict[str, int]] = {
@@ -622,16 +624,6 @@ class ColabRehearsal:
         return problems
 
 
-def colab(paths: list[Path], out_dir: Path = ARTIFACTS / "colab", log=print) -> dict[str, float]:
-    """Rehearse ``paths`` on the stand-in Colab; return seconds per notebook."""
-    seconds = {}
-    with ColabRehearsal(log) as rehearsal:
-        for path in paths:
-            seconds[path.stem] = rehearsal.run(path, out_dir)["seconds"]
-            log(f"{path.name}: {seconds[path.stem]:.1f} s")
-    return seconds
-
-
 # -- the compatibility record ---------------------------------------------------------------------------
 
 README = REPO / "README.md"
@@ -823,7 +815,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=("colab", "full-shape", "prepare"))
     parser.add_argument("notebooks", nargs="*", help="numbers (05), stems or paths; default: every notebook")
-    parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: none, as in the tests)")
+    parser.add_argument("--timeout", type=int, default=None,
+                        help="seconds one cell may run (default: no limit; the tests allow 300 s, pyproject.toml's "
+                             "--nbval-cell-timeout)")
     parser.add_argument("--versions", choices=tuple(VERSION_SETS), default=None,
                         help="the Colab environment's version set (default: pinned, .ci/constraints.txt); given, the "
                              "run also checks each notebook as the smoke tests do and records the outcome in "
