@@ -100,8 +100,9 @@ def test_full_shape_sizes_name_data_size_knobs_of_their_notebook():
         for knob, value in sizes.items():
             assert knob in tables, f"{stem}: {knob} is not a per-mode knob of its parameters cell (tools/rehearse.py)"
             assert rehearse.DATA_SIZE_KNOB.search(knob), f"{stem}: {knob} is not a data size (images, epochs, steps)"
-            assert isinstance(value, int) and 0 < value < tables[knob]["smoke"], \
-                f"{stem}: {knob} = {value} should be a positive size below its smoke value {tables[knob]['smoke']}"
+            assert isinstance(value, int) and 0 < value < tables[knob]["full"], \
+                f"{stem}: {knob} = {value} should be a positive size below its full-mode value {tables[knob]['full']}"
+            assert value != tables[knob]["smoke"], f"{stem}: {knob} = {value} is its smoke value: leave it out"
 
 
 def test_full_shape_turns_down_data_sizes_only():
