@@ -21,7 +21,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from benchmarks import gpu_targets, notebook_resources, records
-from tools import links, nbkit, readme_table, runtimes, sync_notebooks
+from tools import links, nbkit, readme_table, runtimes, sync_notebooks, verified
 from tools.paths import NOTEBOOK_DIR, REPO
 
 NOTEBOOKS = nbkit.notebooks()
@@ -183,7 +183,7 @@ def test_rendered_parts_are_up_to_date():
 def test_runtime_line_is_rendered_from_the_measurements(path):
     header = nbkit.header(nbkit.read(path))
     lines = runtimes.RUNTIME_LINE.findall(header)
-    assert lines == [runtimes.runtime_line(path.stem)], (
+    assert lines == [f"{runtimes.runtime_line(path.stem)} {verified.sentence(path.stem)}"], (
         "the first cell's '**Runtime** (measured):' line must be the one rendered from "
         f"benchmarks/results: run python -m tools.sync_notebooks (found {lines})")
 

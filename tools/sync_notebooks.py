@@ -28,7 +28,7 @@ import tempfile
 from pathlib import Path
 
 try:
-    from tools import execute, links, nbkit, readme_table, runtimes, translate
+    from tools import execute, links, nbkit, readme_table, runtimes, translate, verified
     from tools.links import BADGES, SETUP_MARKER
     from tools.paths import REPO
     from tools.runtimes import RUNTIME_LINE
@@ -45,7 +45,9 @@ def render_header(path: Path, header: str, root: Path = REPO, outputs_mode: str 
         raise SystemExit(f"{path}: the first cell needs a line starting with '**Runtime** (measured):' "
                          "(its text is rendered from benchmarks/results)")
     header = BADGES.sub(lambda _: links.badges(path.name, root), header)
-    line = runtimes.runtime_line(path.stem, root / "benchmarks" / "results", outputs_mode)
+    results = root / "benchmarks" / "results"
+    line = runtimes.runtime_line(path.stem, results, outputs_mode)
+    line = " ".join(filter(None, [line, verified.sentence(path.stem, results)]))  # when, with which torch
     return RUNTIME_LINE.sub(lambda _: line, header, count=1)
 
 

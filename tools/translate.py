@@ -34,7 +34,7 @@ from pathlib import Path
 
 import nbformat
 
-from tools import links, nbkit, runtimes
+from tools import links, nbkit, runtimes, verified
 from tools.links import BADGES
 from tools.paths import NOTEBOOK_DIR, REPO
 
@@ -132,7 +132,9 @@ def build(english: Path) -> nbformat.NotebookNode:
             text = BADGES.sub(lambda _: korean_badges(english.name), text)
         if RUNTIME_MARK in text:
             mode = ((nb.metadata.get("course") or {}).get("outputs") or {}).get("mode")  # the outputs' run
-            text = text.replace(RUNTIME_MARK, runtimes.runtime_line_ko(english.stem, outputs_mode=mode))
+            line = " ".join(filter(None, [runtimes.runtime_line_ko(english.stem, outputs_mode=mode),
+                                          verified.sentence_ko(english.stem)]))
+            text = text.replace(RUNTIME_MARK, line)
         cell.source = text
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata["course"] = {**nb.metadata.get("course", {}), "edition": LANG, "generated_from": english.name}
