@@ -16,7 +16,8 @@ Writes ``cifar10_speed.json`` and ``cifar10_speed.md`` (device, versions, data, 
   this one) trained with notebook 07's full-mode recipe through ``course_utils`` (GPULoader,
   parameter_groups, train_one_epoch, evaluate). Median training seconds (evaluation excluded) until
   the flip-TTA test accuracy first reaches airbench94's median accuracy from this same run, and the
-  final accuracy. The recipe's numbers are repeated below (RECIPE); keep them in step with notebook 07.
+  final accuracy. The recipe's numbers are repeated below (RECIPE, and the calls of build_run);
+  tests/test_nb07_equivalence.py fails when they differ from notebook 07's parameters and training cell.
 - ``ratio_to_airbench``: course_resnet seconds_to_target / airbench94 train_seconds.
 - ``loader_images_per_s``: a torchvision DataLoader with notebook 02's PIL augmentation and 2 workers,
   and ``course_utils.GPULoader``, each over a full epoch, batches moved to the device.
@@ -69,7 +70,8 @@ import course_utils as cu
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUTPUT = REPO / "benchmarks" / "results"
 
-# Notebook 07's full-mode recipe.
+# Notebook 07's full-mode recipe: its parameters cell's full-mode values and its training cell's OneCycleLR
+# settings (tests/test_nb07_equivalence.py checks that they agree).
 RECIPE = dict(widths=(64, 128, 256, 512), batch_size=512, epochs=12, peak_lr=0.4, momentum=0.9, weight_decay=5e-4,
               label_smoothing=0.2, crop_padding=4, pct_start=0.25, div_factor=20, final_div_factor=100)
 QUICK = dict(widths=(8, 16, 32, 64), batch_size=64, epochs=1, train_images=512, test_images=256,

@@ -57,15 +57,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 try:
-    from tools import nbkit
+    from tools import execute, nbkit
+    from tools.paths import CONSTRAINTS, REPO, RESULTS_DIR
 except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
     raise SystemExit(f"{error}: run this from the repository root as python -m benchmarks.gpu_run") from None
 
-REPO = nbkit.REPO
-RESULTS = nbkit.RESULTS_DIR
+RESULTS = RESULTS_DIR  # (tests copy it)
 PACK = REPO / ".gpu_run"  # git-ignored (.gitignore): what the commands carry
 MANIFEST = REPO / "benchmarks" / "gpu_wheels.txt"
-CONSTRAINTS = REPO / ".ci" / "constraints.txt"
 ARTIFACTS = REPO / "artifacts" / "gpu_run"
 MIB = 2**20
 
@@ -771,7 +770,7 @@ def stopped_entry(path: Path, executed: Path, seconds: float, budget: float, mod
     nb = nbkit.read(executed) if executed.exists() else None
     return {"status": f"failed: stopped at the command's time budget ({budget:.0f} s of work) after {seconds:.0f} s",
             "stopped_at_budget": True, "seconds": round(seconds, 1), "gpu": None, "mode": mode,
-            "results": nbkit.results(nb) if nb else {}, "slowest_cells": nbkit.slowest_cells(nb) if nb else "",
+            "results": nbkit.results(nb) if nb else {}, "slowest_cells": execute.slowest_cells(nb) if nb else "",
             "hardware": notebook_resources.hardware(), "measured_at": notebook_resources.now()}
 
 
@@ -840,7 +839,7 @@ def device(args) -> int:
             entry = stopped_entry(path, executed, wall, args.budget, args.mode)
         elif result.exists():
             entry = json.loads(result.read_text())
-            entry["slowest_cells"] = nbkit.slowest_cells(nbkit.read(executed)) if executed.exists() else ""
+            entry["slowest_cells"] = execute.slowest_cells(nbkit.read(executed)) if executed.exists() else ""
         else:
             from benchmarks import notebook_resources
 
@@ -1074,8 +1073,10 @@ def main(argv=None) -> int:
             if args.render:
                 from tools import sync_notebooks
 
-                changed = sync_notebooks.sync_all()
+                changed, stale = sync_notebooks.render_all()
                 print("rendered: " + (", ".join(changed) if changed else "nothing changed"))
+                if stale:
+                    print("Korean edition not regenerated (stale translations):\n" + "\n".join(stale))
             return 0
     except RunbookError as error:
         print(f"gpu_run: {error}", file=sys.stderr)

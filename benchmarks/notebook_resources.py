@@ -55,12 +55,12 @@ from pathlib import Path
 
 try:
     from benchmarks import recorded_outputs
-    from tools import nbkit, sync_notebooks
+    from tools import execute, nbkit, sync_notebooks
+    from tools.paths import REPO, RESULTS_DIR
 except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
     raise SystemExit(f"{error}: run this from the repository root as python -m benchmarks.notebook_resources") from None
 
-REPO = nbkit.REPO
-RESULTS = nbkit.RESULTS_DIR
+
 PROBE_MIMETYPE = "application/vnd.course-resources+json"
 PROBE = f'''# Appended by benchmarks/notebook_resources.py: report this kernel's peak memory.
 def _course_resources():
@@ -158,7 +158,7 @@ def measure(path: Path, mode: str, timeout: float | None, executed_to: Path | No
         start = time.perf_counter()
         error = None
         try:
-            nbkit.execute(path, executed, {"RUN_MODE": mode}, timeout=timeout, append=[PROBE])
+            execute.execute(path, executed, {"RUN_MODE": mode}, timeout=timeout, append=[PROBE])
         except Exception as exc:  # keep measuring the other notebooks; report it
             error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
         seconds = time.perf_counter() - start
@@ -263,8 +263,8 @@ def main(argv=None) -> int:
     if args.mode is None and not args.outputs:
         parser.error("--mode is required (or --outputs, which runs each notebook in its recording mode)")
 
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    failed, records, modes = [], {}, set()
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    failed, by_mode, modes = [], {}, set()
     for path in nbkit.select(args.notebooks):
         mode = args.mode or recorded_outputs.recording_mode(path.stem)
         carried = recorded_outputs.outputs_mode(nbkit.read(path))
@@ -278,9 +278,9 @@ def main(argv=None) -> int:
             print(f"{path.name}: skipped: its outputs come from full mode, which needs a GPU (none here)")
             failed.append(path.name)
             continue
-        out = RESULTS / f"notebook_resources_{mode}.json"
-        data = records.get(mode) or (json.loads(out.read_text()) if out.exists() else {})
-        records[mode] = data
+        out = RESULTS_DIR / f"notebook_resources_{mode}.json"
+        data = by_mode.get(mode) or (json.loads(out.read_text()) if out.exists() else {})
+        by_mode[mode] = data
         modes.add(mode)
         data.setdefault("notebooks", {})
         data["mode"] = mode
@@ -298,18 +298,14 @@ def main(argv=None) -> int:
         if entry["status"] != "ok":
             failed.append(path.name)
     for mode in sorted(modes):
-        out = RESULTS / f"notebook_resources_{mode}.json"
+        out = RESULTS_DIR / f"notebook_resources_{mode}.json"
         print(f"imports only (torch, torchvision, course_utils), {mode} mode ...", flush=True)
-        records[mode]["imports_only"] = measure_imports(mode, args.timeout)
-        out.write_text(json.dumps(records[mode], indent=2) + "\n")
-        print(f"  {records[mode]['imports_only']}", flush=True)
+        by_mode[mode]["imports_only"] = measure_imports(mode, args.timeout)
+        out.write_text(json.dumps(by_mode[mode], indent=2) + "\n")
+        print(f"  {by_mode[mode]['imports_only']}", flush=True)
         print(f"wrote {out.relative_to(REPO)}")
-    if args.render or args.outputs:
-        changed = sync_notebooks.sync_all()
-        from tools import translate  # the Korean edition carries the same outputs and names the same run
-
-        written, stale = translate.regenerate()
-        changed += [f"{translate.LANG}/{name}" for name in written] + sync_notebooks.render_readmes()
+    if args.render or args.outputs:  # the Korean edition too: it carries the same outputs and runtimes
+        changed, stale = sync_notebooks.render_all()
         print("rendered: " + (", ".join(changed) if changed else "nothing changed"))
         if stale:
             print("Korean edition not regenerated (stale translations):\n" + "\n".join(stale))

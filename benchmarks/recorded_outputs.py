@@ -8,7 +8,7 @@ notebook's recording mode (:func:`recording_mode`: full mode where a full-mode (
 notebook exists, else fast mode on the CPU). That run is also the notebook's measurement in
 ``benchmarks/results/notebook_resources_<mode>.json``, whose entry keeps a hash of the notebook's code
 (:func:`tools.nbkit.code_hash`), and the notebook's metadata says which mode (``metadata.course.outputs``).
-The title cell's runtime line says which run the outputs come from (``tools/readme_table.py``).
+The title cell's runtime line says which run the outputs come from (``tools/runtimes.py``).
 
 :func:`recorded` turns the executed copy into the committed notebook: the committed cells, metadata and ids
 with the run's outputs, and
@@ -37,9 +37,10 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-from tools import nbkit, readme_table
+from benchmarks.records import measured
+from tools import execute, nbkit, smoke_checks
+from tools.paths import NOTEBOOK_DIR, REPO, RESULTS_DIR
 
-REPO = nbkit.REPO
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 PNG_COLOURS = 256
@@ -57,12 +58,12 @@ class RecordingError(ValueError):
 
 # -- which run a notebook shows -----------------------------------------------------------------------------
 
-def recording_mode(stem: str, results_dir: Path = nbkit.RESULTS_DIR, notebook_dir: Path = nbkit.NOTEBOOK_DIR) -> str:
+def recording_mode(stem: str, results_dir: Path = RESULTS_DIR, notebook_dir: Path = NOTEBOOK_DIR) -> str:
     """``full`` where a full-mode (GPU) measurement of notebook ``stem`` exists for its current code, else ``fast``.
 
     A full-mode record of older code (the notebook changed since the GPU run) does not count: until a GPU run of
     the current code exists, a reader is better served by fresh fast-mode outputs than by none."""
-    entry = readme_table.measured(stem, "full", results_dir)
+    entry = measured(stem, "full", results_dir)
     if not entry:
         return "fast"
     path = Path(notebook_dir) / f"{stem}.ipynb"
@@ -207,7 +208,7 @@ def recorded(committed, executed, mode: str, data_root: str | None = None):
     output (the smoke test would then fail)."""
     import nbformat
 
-    error = nbkit.first_error(executed)
+    error = execute.first_error(executed)
     if error:
         raise RecordingError(f"the run failed at {error['where']}: fix it before recording outputs")
     nb = copy.deepcopy(committed)
@@ -230,7 +231,7 @@ def recorded(committed, executed, mode: str, data_root: str | None = None):
         for output in cell.outputs:
             if output.get("output_type") == "execute_result":
                 output["execution_count"] = count
-    checked = nbkit.checked_output_mismatches(committed, nb)
+    checked = smoke_checks.checked_output_mismatches(committed, nb)
     if checked and not has_outputs(committed):
         raise RecordingError(
             f"a # NBVAL_CHECK_OUTPUT cell printed something else in {mode} mode than its committed (smoke-mode) "
@@ -287,7 +288,7 @@ def _texts(nb):
                     yield index, _clean_text(value, [])
 
 
-def problems(nb, stem: str, results_dir: Path = nbkit.RESULTS_DIR, paths: list | None = None) -> list[str]:
+def problems(nb, stem: str, results_dir: Path = RESULTS_DIR, paths: list | None = None) -> list[str]:
     """What is wrong with notebook ``nb``'s outputs (``stem``: its name, ``NN_name``); empty when it carries none
     (only its ``# NBVAL_CHECK_OUTPUT`` cells have theirs) or a complete run that matches its record."""
     command = COMMAND.format(number=stem[:2])
@@ -310,7 +311,7 @@ def problems(nb, stem: str, results_dir: Path = nbkit.RESULTS_DIR, paths: list |
               and any(o.get("output_type") == "error" for o in cell.get("outputs", []))]
     if errors:
         found.append(f"cells {errors} show an error")
-    entry = readme_table.measured(stem, mode, results_dir)
+    entry = measured(stem, mode, results_dir)
     if entry is None:
         return found + [f"the outputs come from a {mode}-mode run, but benchmarks/results/"
                         f"notebook_resources_{mode}.json has no successful entry for {stem}: record again ({command})"]

@@ -70,7 +70,9 @@ def train_one_epoch(
     check_every: int = 50,
     progress: bool = True,
 ) -> dict:
-    """Train for one pass over ``loader``; return ``{"loss", "accuracy", "lr"}`` averaged over samples.
+    """Train for one pass over ``loader``; return ``{"loss", "accuracy", "lr"}``: the loss and accuracy averaged
+    over the samples seen, and the learning rate of the optimizer's first parameter group at the start of the
+    epoch (before ``scheduler`` steps it).
 
     ``device`` defaults to the model's own. ``scheduler`` (if given) is stepped after every batch, as
     one-cycle and warm-up schedules expect. Labels on the CPU are checked before each batch is used.

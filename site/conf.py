@@ -11,9 +11,9 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path[:0] = [str(HERE), str(REPO)]
 
-from tools import nbkit  # noqa: E402  (the repository root is on sys.path from here on)
+from tools import links  # noqa: E402  (the repository root is on sys.path from here on)
 
-slug, ref = nbkit.repository(REPO)
+slug, ref = links.repository(REPO)
 
 project = "PyTorch deep learning, from CIFAR-10 to ResNet"
 author = "the course's authors"

@@ -1,4 +1,7 @@
 import os
+import re
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +27,20 @@ def _share_the_cores() -> None:
 
 
 _share_the_cores()
+
+
+def _nbval_cell_timeout() -> int:
+    """pyproject.toml's ``--nbval-cell-timeout``: the seconds one cell may run in the tests' notebook runs."""
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    addopts = tomllib.loads(pyproject.read_text())["tool"]["pytest"]["ini_options"]["addopts"]
+    return int(re.search(r"--nbval-cell-timeout[= ](\d+)", addopts).group(1))
+
+
+# Seconds one cell may run in every notebook execution of the tests (nbval's smoke runs, and the papermill runs
+# of the full-shape rehearsal and of the tests that run a notebook themselves): no cell of a smoke or full-shape
+# run needs a minute, so only a lost message reaches it, and the run fails in minutes instead of at CI's
+# 90-minute limit. One value, set in pyproject.toml for nbval and read here for the others.
+TEST_CELL_TIMEOUT_S = _nbval_cell_timeout()
 
 
 def make_blobs(n=256, num_classes=4, seed=0, image_shape=(3, 8, 8)):

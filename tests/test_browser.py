@@ -23,9 +23,9 @@ import urllib.request
 import pytest
 
 from tools import nbkit
+from tools.paths import NOTEBOOK_DIR, REPO
 
-REPO = nbkit.REPO
-NOTEBOOK = nbkit.NOTEBOOK_DIR / "02_normalization_and_augmentation.ipynb"
+NOTEBOOK = NOTEBOOK_DIR / "02_normalization_and_augmentation.ipynb"
 EXPLORER_CALL = "augmentation_explorer("
 ARTIFACTS = REPO / "artifacts" / "browser"
 CHROMIUM = os.environ.get("COURSE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

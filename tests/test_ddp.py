@@ -19,8 +19,9 @@ import pytest
 from torch.utils.data import DistributedSampler
 
 from tools import nbkit
+from tools.paths import NOTEBOOK_DIR, REPO
 
-NOTEBOOK = nbkit.NOTEBOOK_DIR / "10_distributed_data_parallel.ipynb"
+NOTEBOOK = NOTEBOOK_DIR / "10_distributed_data_parallel.ipynb"
 TRAIN_IMAGES = 301  # odd: 2 ranks need 1 image of padding per epoch
 GLOBAL_BATCH = 32
 LAUNCH_TIMEOUT_S = 300  # a whole torchrun launch; the collectives inside have their own --timeout
@@ -153,7 +154,7 @@ def test_a_hanging_rank_fails_the_run_after_the_collective_timeout(script):
 
 def test_script_is_ruff_clean():
     """ruff skips %%writefile cells when it lints the notebook, so the script is linted here, as a repository file."""
-    repo = nbkit.REPO
+    repo = REPO
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--stdin-filename", "notebooks/ddp_train.py", "-"],
                             input=script_source(), capture_output=True, text=True, cwd=repo, timeout=120)
     assert result.returncode == 0, f"ruff finds problems in the %%writefile script:\n{result.stdout}{result.stderr}"

@@ -21,7 +21,7 @@ import pytest
 
 import course_utils as cu
 from benchmarks import cifar10_speed, gpu_run
-from tools import nbkit
+from tools.paths import REPO
 
 SHARED = gpu_run.shared_datasets()
 DEVICE_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "COURSE_DATA_ROOT", "COURSE_ALLOW_UNVERIFIED_DATA",
@@ -257,4 +257,4 @@ def test_speed_variant_specs():
             cifar10_speed.parse_variant(bad)
     recipe = cifar10_speed.variant_recipe({"compile": True, "batch_size": 1024}, quick=False)
     assert recipe["compile"] == "inductor" and recipe["batch_size"] == 1024 and recipe["epochs"] == 12
-    assert nbkit.REPO == gpu_run.REPO
+    assert REPO == gpu_run.REPO

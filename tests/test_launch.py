@@ -20,10 +20,10 @@ import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from benchmarks import notebook_resources
-from tools import nbkit, readme_table, sync_notebooks, verified
+from benchmarks import gpu_targets, notebook_resources, records
+from tools import links, nbkit, readme_table, runtimes, sync_notebooks, verified
+from tools.paths import NOTEBOOK_DIR, REPO
 
-REPO = nbkit.REPO
 NOTEBOOKS = nbkit.notebooks()
 IDS = [p.stem for p in NOTEBOOKS]
 BINDER_MEMORY_MIB = 2048  # mybinder.org's memory limit
@@ -78,23 +78,23 @@ def test_there_are_notebooks():
 def test_setup_cell_right_after_title_and_as_generated(path):
     nb = nbkit.read(path)
     setup = [i for i, c in enumerate(nb.cells) if c in nbkit.setup_cells(nb)]
-    assert setup == [1], (f"expected exactly one '{nbkit.SETUP_MARKER}' code cell, as the second cell "
+    assert setup == [1], (f"expected exactly one '{links.SETUP_MARKER}' code cell, as the second cell "
                           f"(right after the title); found at {setup}")
-    assert nbkit.source(nb.cells[1]) == sync_notebooks.setup_cell_source(), \
-        "setup cell differs from tools/sync_notebooks.py's: run python -m tools.sync_notebooks"
+    assert nbkit.source(nb.cells[1]) == links.setup_cell_source(), \
+        "setup cell differs from tools/links.py's: run python -m tools.sync_notebooks"
     assert not nb.cells[1].outputs
 
 
 def test_setup_cell_installs_course_utils_only():
-    spec = _pip_spec(sync_notebooks.setup_cell_source())
+    spec = _pip_spec(links.setup_cell_source())
     requirement = Requirement(spec)
     assert requirement.name == PROJECT["name"] == "course_utils"
-    slug, ref = nbkit.repository()
+    slug, ref = links.repository()
     assert requirement.url == f"git+https://github.com/{slug}@{ref}"
     assert re.fullmatch(r"git\+https://github\.com/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+@[A-Za-z0-9_./-]+",
                         requirement.url), f"malformed VCS URL {requirement.url!r}"
     assert not re.search(r"\btorch(vision)?\b", spec), "the Colab setup cell must not (re)install torch/torchvision"
-    pip_line = next(line for line in sync_notebooks.setup_cell_source().splitlines() if "%pip" in line)
+    pip_line = next(line for line in links.setup_cell_source().splitlines() if "%pip" in line)
     assert not re.search(r"(\s-U\b|--upgrade|--force-reinstall)", pip_line), "never upgrade Colab's packages"
 
 
@@ -106,14 +106,14 @@ def test_dependencies_never_force_a_reinstall():
 
 
 def test_setup_cell_does_nothing_off_colab(monkeypatch):
-    source = sync_notebooks.setup_cell_source()
+    source = links.setup_cell_source()
     assert _run_setup_cell(source, monkeypatch, on_colab=False, course_utils_importable=False) == []
     assert _run_setup_cell(source, monkeypatch, on_colab=True, course_utils_importable=True) == []
 
 
 def test_setup_cell_installs_on_colab_when_missing(monkeypatch):
     """Positive control for the test above: the fake Colab does get the pip call."""
-    source = sync_notebooks.setup_cell_source()
+    source = links.setup_cell_source()
     calls = _run_setup_cell(source, monkeypatch, on_colab=True, course_utils_importable=False)
     assert len(calls) == 1 and calls[0][0] == "pip"
     assert _pip_spec(source) in calls[0][1]
@@ -148,7 +148,7 @@ def undeclared_imports(nb, name: str, requirements: list[str]) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize("path", nbkit.all_notebooks(), ids=lambda p: str(p.relative_to(nbkit.NOTEBOOK_DIR)))
+@pytest.mark.parametrize("path", nbkit.all_notebooks(), ids=lambda p: str(p.relative_to(NOTEBOOK_DIR)))
 def test_every_import_is_a_dependency_of_course_utils(path):
     """On Colab, Kaggle or a plain `pip install course_utils`, only the package's dependencies are there."""
     found = undeclared_imports(nbkit.read(path), path.name, PROJECT["dependencies"])
@@ -182,17 +182,17 @@ def test_rendered_parts_are_up_to_date():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_runtime_line_is_rendered_from_the_measurements(path):
     header = nbkit.header(nbkit.read(path))
-    lines = readme_table.RUNTIME_LINE.findall(header)
-    assert lines == [f"{readme_table.runtime_line(path.stem)} {verified.sentence(path.stem)}"], (
+    lines = runtimes.RUNTIME_LINE.findall(header)
+    assert lines == [f"{runtimes.runtime_line(path.stem)} {verified.sentence(path.stem)}"], (
         "the first cell's '**Runtime** (measured):' line must be the one rendered from "
         f"benchmarks/results: run python -m tools.sync_notebooks (found {lines})")
 
 
 def test_runtime_line_renders_each_mode(tmp_path):
-    assert [readme_table.human_seconds(s) for s in (4.2, 27, 95, 245, 1300)] == \
+    assert [runtimes.human_seconds(s) for s in (4.2, 27, 95, 245, 1300)] == \
         ["4 s", "25 s", "1.5 min", "4 min", "22 min"]
     stem = "03_first_cnn"
-    assert readme_table.runtime_line(stem, tmp_path) == \
+    assert runtimes.runtime_line(stem, tmp_path) == \
         "**Runtime** (measured): smoke not measured yet, fast not measured yet; full (GPU) not measured yet."
     hardware = {"cpu_count": 2}
     files = {
@@ -203,15 +203,15 @@ def test_runtime_line_renders_each_mode(tmp_path):
     }
     for mode, entries in files.items():
         (tmp_path / f"notebook_resources_{mode}.json").write_text(json.dumps({"notebooks": entries}))
-    assert readme_table.runtime_line(stem, tmp_path) == ("**Runtime** (measured): smoke ~15 s, fast ~2 min on a "
+    assert runtimes.runtime_line(stem, tmp_path) == ("**Runtime** (measured): smoke ~15 s, fast ~2 min on a "
                                                           "2-core CPU; full ~40 s on NVIDIA H100 80GB HBM3.")
-    assert readme_table.runtime_line("04_cnn_batchnorm_cifar100", tmp_path).endswith("full (GPU) not measured yet."), \
+    assert runtimes.runtime_line("04_cnn_batchnorm_cifar100", tmp_path).endswith("full (GPU) not measured yet."), \
         "a failed measurement is not a runtime"
 
 
 def _gpu_target_rows(root) -> dict[str, tuple[str, str]]:
     rows = {}
-    for line in readme_table.gpu_targets_table(root).splitlines()[2:]:
+    for line in gpu_targets.table(root).splitlines()[2:]:
         if line.startswith("| "):
             target, _, measured_text, status = (c.strip() for c in line.strip("|").split(" | "))
             rows[target[:2]] = rows.get(target[:2], []) + [(measured_text, status)]
@@ -221,7 +221,7 @@ def _gpu_target_rows(root) -> dict[str, tuple[str, str]]:
 def test_gpu_targets_are_rendered_from_the_results_and_a_miss_stays_visible(tmp_path):
     results = tmp_path / "benchmarks" / "results"
     results.mkdir(parents=True)
-    assert "No GPU run recorded yet." in readme_table.gpu_targets_table(tmp_path)
+    assert "No GPU run recorded yet." in gpu_targets.table(tmp_path)
     assert all(status == "not measured yet" for rows in _gpu_target_rows(tmp_path).values() for _, status in rows)
     gpu = {"status": "ok", "gpu": "Some GPU", "hardware": {}}
     full = {"notebooks": {
@@ -241,7 +241,7 @@ def test_gpu_targets_are_rendered_from_the_results_and_a_miss_stays_visible(tmp_
     assert rows["07"][1][1] == "**missed**" and "never reached airbench94's 90.58%" in rows["07"][1][0]
     assert rows["07"][2] == ("19.5× (195 vs 10 images/s)", "**missed**"), "19.5x is under the 20x target"
     assert rows["03"] == [("–", "not measured yet")], "a failed run is not a measurement"
-    assert "Measured on Some GPU" in readme_table.gpu_targets_table(tmp_path)
+    assert "Measured on Some GPU" in gpu_targets.table(tmp_path)
     speed.update(quick=True)  # a --quick check run is never shown as a measurement
     (results / "cifar10_speed.json").write_text(json.dumps(speed))
     assert [s for _, s in _gpu_target_rows(tmp_path)["07"][1:]] == ["not measured yet"] * 2
@@ -249,7 +249,7 @@ def test_gpu_targets_are_rendered_from_the_results_and_a_miss_stays_visible(tmp_
 
 def test_readme_has_colab_and_binder_link_per_notebook():
     readme = (REPO / "README.md").read_text()
-    slug, ref = nbkit.repository()
+    slug, ref = links.repository()
     colab = re.findall(r"https://colab\.research\.google\.com/github/([^/]+/[^/]+)/blob/([^/]+)/([^)\s]+)", readme)
     binder = re.findall(r"https://mybinder\.org/v2/gh/([^/]+/[^/]+)/([^?]+)\?labpath=([^)\s]+)", readme)
     for path in NOTEBOOKS:
@@ -286,7 +286,7 @@ def test_every_link_follows_the_configured_repository():
     notebooks/ko/ included) point at pyproject.toml's repository and ref."""
     found = sync_notebooks.foreign_links()
     assert not found, ("links to another repository (run python -m tools.sync_notebooks --repository URL, or add "
-                       "a third-party repository to THIRD_PARTY_REPOSITORIES in tools/sync_notebooks.py):\n"
+                       "a third-party repository to THIRD_PARTY_REPOSITORIES in tools/links.py):\n"
                        + "\n".join(found))
 
 
@@ -303,7 +303,7 @@ def _copy_course(root):
 def test_fork_command_points_everything_at_the_fork(tmp_path):
     _copy_course(tmp_path)
     sync_notebooks.sync_all(tmp_path)  # start from a rendered copy
-    old_slug, _ = nbkit.repository(tmp_path)
+    old_slug, _ = links.repository(tmp_path)
     # Control: editing pyproject.toml alone leaves every link behind, and the link check says so.
     pyproject = tmp_path / "pyproject.toml"
     original = pyproject.read_text()
@@ -312,7 +312,7 @@ def test_fork_command_points_everything_at_the_fork(tmp_path):
     pyproject.write_text(original)
 
     changed = sync_notebooks.set_repository("https://github.com/teacher/dl-class", "spring-2027", root=tmp_path)
-    assert nbkit.repository(tmp_path) == ("teacher/dl-class", "spring-2027")
+    assert links.repository(tmp_path) == ("teacher/dl-class", "spring-2027")
     assert {"pyproject.toml", "README.md", *(p.name for p in NOTEBOOKS)} <= {c.split("/")[-1] for c in changed}
     assert sync_notebooks.foreign_links(tmp_path) == []
     assert sync_notebooks.stale(tmp_path) == []
@@ -361,7 +361,7 @@ def test_binder_installs_cpu_torch_and_the_course():
 
 def test_fast_mode_fits_in_binder_memory():
     """mybinder.org gives 2 GB: every notebook measured in fast mode must peak below that."""
-    measured = nbkit.measurements("fast").get("notebooks", {})
+    measured = records.measurements("fast").get("notebooks", {})
     assert measured, "no fast-mode measurements: run python -m benchmarks.notebook_resources --mode fast --render"
     missing = [p.stem for p in NOTEBOOKS if not (measured.get(p.stem) or {}).get("peak_rss_mib")]
     assert not missing, f"no fast-mode memory measured for {missing}: run python -m benchmarks.notebook_resources " \

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from markdown_it import MarkdownIt
 
 from tools import nbkit
+from tools.paths import REPO
 
-REPO = nbkit.REPO
 COMMONMARK = MarkdownIt("commonmark")
 COMMENT = re.compile(r"<!--.*?-->", re.S)
 
@@ -120,3 +121,102 @@ def test_bold_and_emphasis_render_in_both_editions():
 ])
 def test_the_check_finds_bold_that_does_not_render(text, bad):
     assert bool(unclosed_emphasis(text)) is bad
+
+
+# -- links and commands in the Markdown files a reader follows ------------------------------------------------
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped (letters of any script kept), spaces as '-'."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def anchors(text: str) -> set[str]:
+    tokens = COMMONMARK.parse(text)
+    return {_slug(tokens[i + 1].content) for i, token in enumerate(tokens) if token.type == "heading_open"}
+
+
+def broken_links(path: Path, root: Path = REPO) -> list[str]:
+    """Links of the Markdown file ``path`` to a file of the repository that does not exist, or to a heading that
+    the linked file (or ``path`` itself) does not have."""
+    found = []
+    for token in COMMONMARK.parse(path.read_text(encoding="utf-8")):
+        for child in token.children or []:
+            href = child.attrs.get("href") if child.type == "link_open" else None
+            if not href or re.match(r"[a-z]+:", href):  # http(s), mailto: not followed here
+                continue
+            target, _, anchor = unquote(href).partition("#")
+            linked = (path.parent / target).resolve() if target else path
+            if not linked.exists():
+                found.append(f"{path.relative_to(root)}: {href}: no such file")
+            elif anchor and linked.suffix == ".md" and anchor not in anchors(linked.read_text(encoding="utf-8")):
+                found.append(f"{path.relative_to(root)}: {href}: no such heading")
+    return found
+
+
+@pytest.mark.parametrize("name", ["README.md", "README.ko.md", "CONTRIBUTING.md", "GLOSSARY.md",
+                                  "benchmarks/README.md", "data/README.md"])
+def test_links_between_the_documents_lead_somewhere(name):
+    problems = broken_links(REPO / name)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_link_check_finds_a_missing_file_and_heading(tmp_path):
+    (tmp_path / "A.md").write_text("# Change the course\n\n## 예상 결과\n")
+    (tmp_path / "B.md").write_text("[ok](A.md#change-the-course) [ko](A.md#예상-결과) [self](#b) "
+                                   "[gone](A.md#set-up-and-test) [none](C.md) [web](https://example.org/x#y)\n\n# B\n")
+    assert broken_links(tmp_path / "B.md", tmp_path) == ["B.md: A.md#set-up-and-test: no such heading",
+                                               "B.md: C.md: no such file"]
+
+
+COMMAND = re.compile(r"python -m ((?:tools|benchmarks)\.\w+)([^`\n]*)")
+
+
+def command_problems(text: str) -> list[str]:
+    """``python -m tools.X`` / ``benchmarks.X`` commands of ``text`` whose module does not exist or has no command
+    line, or that name a subcommand or an option the module's source never mentions."""
+    found = []
+    for module, rest in COMMAND.findall(text):
+        path = REPO / (module.replace(".", "/") + ".py")
+        if not path.is_file():
+            found.append(f"python -m {module}: no such module")
+            continue
+        source = path.read_text()
+        if 'if __name__ == "__main__":' not in source:
+            found.append(f"python -m {module}: {module} is not a command line (no __main__ block)")
+            continue
+        words = rest.split("#")[0].split()
+        options = [w.split("=")[0] for w in words if w.startswith("--")]
+        verb = words[0] if words and re.fullmatch(r"[a-z][a-z-]*", words[0]) else None
+        found += [f"python -m {module}{rest}: {option} is not an option of {module}"
+                  for option in options if f'"{option}"' not in source]
+        if verb and f'"{verb}"' not in source:
+            found.append(f"python -m {module}{rest}: {verb!r} is not a command of {module}")
+    return found
+
+
+@pytest.mark.parametrize("name", ["README.md", "CONTRIBUTING.md", "benchmarks/README.md"])
+def test_every_command_in_the_documents_exists(name):
+    problems = command_problems((REPO / name).read_text(encoding="utf-8"))
+    assert not problems, "\n".join(problems)
+
+
+def test_the_command_check_finds_a_wrong_command():
+    assert command_problems("`python -m tools.site build --out DIR` and `python -m tools.sync_notebooks --check`") == []
+    assert command_problems("`python -m tools.nbkit NOTEBOOK`") == [
+        "python -m tools.nbkit: tools.nbkit is not a command line (no __main__ block)"]
+    assert command_problems("`python -m tools.nope`") == ["python -m tools.nope: no such module"]
+    assert command_problems("`python -m tools.translate --fix`") == [
+        "python -m tools.translate --fix: --fix is not an option of tools.translate"]
+    assert command_problems("`python -m tools.site deploy`") == [
+        "python -m tools.site deploy: 'deploy' is not a command of tools.site"]
+
+
+def test_contributing_names_paths_that_exist():
+    """The paths CONTRIBUTING.md names (in code format) exist; placeholders (NN, <mode>) and the git-ignored
+    artifacts/ aside."""
+    text = (REPO / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    named = {span for span in re.findall(r"`([^`\s]+)`", text)
+             if "/" in span and re.fullmatch(r"[\w./-]+", span) and "NN" not in span
+             and not span.startswith(("artifacts/", "http"))}
+    assert len(named) > 20, named
+    assert sorted(p for p in named if not (REPO / p).exists()) == []

@@ -12,8 +12,9 @@ from torch import nn
 
 import course_utils as cu
 from tools import nbkit
+from tools.paths import NOTEBOOK_DIR
 
-NOTEBOOK = nbkit.NOTEBOOK_DIR / "03_first_cnn.ipynb"
+NOTEBOOK = NOTEBOOK_DIR / "03_first_cnn.ipynb"
 LENET_CELL = r"^class LeNet\(nn\.Module\):"
 
 

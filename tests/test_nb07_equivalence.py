@@ -4,8 +4,14 @@ behaviour, not by shapes: the same seed gives the same batches over several epoc
 weights give the same outputs. Each check has a control that must differ, so it cannot pass vacuously.
 
 The notebook's cells run alone (``nbkit.exec_cells``) on small synthetic images: no data set needed.
+
+benchmarks/cifar10_speed.py also repeats notebook 07's full-mode training recipe (``RECIPE``, and the calls of
+``build_run``): the last tests read both sources and check that they say the same.
 """
 from __future__ import annotations
+
+import ast
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +20,11 @@ import torch.nn.functional as F
 from torch import nn
 
 import course_utils as cu
+from benchmarks import cifar10_speed
 from tools import nbkit
+from tools.paths import NOTEBOOK_DIR
 
-NOTEBOOK = nbkit.NOTEBOOK_DIR / "07_resnet.ipynb"
+NOTEBOOK = NOTEBOOK_DIR / "07_resnet.ipynb"
 MEAN, STD = [0.49, 0.48, 0.45], [0.25, 0.24, 0.26]
 
 
@@ -135,3 +143,86 @@ def test_resnet9_check_detects_a_different_network(notebook):
         for other in (other_scale, avg_pool):
             other.load_state_dict(ours.state_dict())
             assert not torch.allclose(other.eval()(x), reference, rtol=0, atol=1e-6)
+
+
+# -- the benchmark's copy of the recipe ------------------------------------------------------------------------
+
+UNKNOWN = object()  # a value these tests do not work out (a variable of the running code)
+# RECIPE's entries that are knobs of notebook 07's parameters cell (full-mode values where a knob has one per mode)
+RECIPE_KNOBS = {"widths": "WIDTHS", "batch_size": "BATCH_SIZE", "epochs": "EPOCHS", "peak_lr": "PEAK_LR",
+                "momentum": "MOMENTUM", "weight_decay": "WEIGHT_DECAY", "label_smoothing": "LABEL_SMOOTHING",
+                "crop_padding": "CROP_PADDING"}
+# The calls that make the recipe, compared keyword by keyword (GPULoader.from_dataset: the shuffled, training one)
+RECIPE_CALLS = ("from_dataset", "ResNet9", "SGD", "OneCycleLR", "CrossEntropyLoss")
+BENCHMARK = Path(cifar10_speed.__file__)
+
+
+def _value(node, env: dict):
+    """The value of a keyword argument: a literal, a name of ``env``, ``recipe["key"]``; else UNKNOWN."""
+    if isinstance(node, ast.Name):
+        return env.get(node.id, UNKNOWN)
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and isinstance(node.slice, ast.Constant):
+        container = env.get(node.value.id)
+        return container.get(node.slice.value, UNKNOWN) if isinstance(container, dict) else UNKNOWN
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        return UNKNOWN
+
+
+def _calls(tree, env: dict) -> dict[str, dict]:
+    """``{call: {keyword: value}}`` of the :data:`RECIPE_CALLS` in ``tree``."""
+    found = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "attr", None) or getattr(node.func, "id", None)
+        keywords = {k.arg: _value(k.value, env) for k in node.keywords if k.arg}
+        if name in RECIPE_CALLS and (name != "from_dataset" or keywords.get("shuffle") is True):
+            found[name] = keywords
+    return found
+
+
+def _sequence(value):
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def recipe_differences(nb, recipe: dict, benchmark_source: str) -> list[str]:
+    """Where ``recipe`` (cifar10_speed.RECIPE) and the training code of ``benchmark_source`` (its ``build_run``)
+    differ from notebook ``nb``'s full-mode parameters and training cell."""
+    parameters = {name: _value(ast.parse(text, mode="eval").body, {}) for name, text in nbkit.parameters(nb).items()}
+    env = {**parameters, **{name: table["full"] for name, table in nbkit.mode_knobs(nb).items()}}
+    problems = [f"RECIPE[{key!r}] = {recipe[key]!r}, notebook 07's {name} (full mode) = {env[name]!r}"
+                for key, name in RECIPE_KNOBS.items() if _sequence(recipe[key]) != _sequence(env[name])]
+    training = ast.parse(nbkit.source(nbkit.find_cell(nb, r"^history = cu\.fit\(model, train_loader")))
+    build_run = next(node for node in ast.walk(ast.parse(benchmark_source))
+                     if isinstance(node, ast.FunctionDef) and node.name == "build_run")
+    ours, theirs = _calls(training, env), _calls(build_run, {"recipe": recipe})
+    for call in RECIPE_CALLS:
+        if call not in ours or call not in theirs:
+            problems.append(f"{call}(...) is called in {'the benchmark' if call in theirs else 'the notebook'} only")
+            continue
+        for keyword in sorted(ours[call].keys() | theirs[call].keys()):
+            a, b = ours[call].get(keyword, "not given"), theirs[call].get(keyword, "not given")
+            if UNKNOWN not in (a, b) and _sequence(a) != _sequence(b):
+                problems.append(f"{call}({keyword}=...): notebook 07 {a!r}, benchmarks/cifar10_speed.py {b!r}")
+    return problems
+
+
+def test_benchmark_recipe_is_notebook_07s_full_mode_recipe():
+    problems = recipe_differences(nbkit.read(NOTEBOOK), cifar10_speed.RECIPE, BENCHMARK.read_text())
+    assert not problems, (
+        "benchmarks/cifar10_speed.py must measure notebook 07's full-mode recipe, but they differ:\n  "
+        + "\n  ".join(problems) + "\nChange RECIPE (or build_run) in benchmarks/cifar10_speed.py to what the notebook "
+        "does, or the notebook's parameters cell and training cell to the benchmark's values, so both say the same.")
+
+
+def test_the_recipe_check_finds_a_difference():
+    nb, source = nbkit.read(NOTEBOOK), BENCHMARK.read_text()
+    [problem] = recipe_differences(nb, dict(cifar10_speed.RECIPE, epochs=13), source)
+    assert "RECIPE['epochs'] = 13" in problem and "EPOCHS (full mode) = 12" in problem
+    [problem] = recipe_differences(nb, dict(cifar10_speed.RECIPE, pct_start=0.3), source)
+    assert problem == "OneCycleLR(pct_start=...): notebook 07 0.25, benchmarks/cifar10_speed.py 0.3"
+    [problem] = recipe_differences(nb, cifar10_speed.RECIPE, source.replace("nesterov=True)", "nesterov=False)", 1))
+    assert problem.startswith("SGD(nesterov=...)")
+    assert len(recipe_differences(nb, cifar10_speed.RECIPE, source.replace('anneal_strategy="linear", ', ""))) == 1

@@ -25,8 +25,9 @@ from torch.utils.data import DataLoader, Dataset
 import course_utils as cu
 from course_utils.sampling import CsvImageDataset, CsvRecordStream
 from tools import nbkit
+from tools.paths import NOTEBOOK_DIR
 
-NOTEBOOK = nbkit.NOTEBOOK_DIR / "08_dataset_sampler_internals.ipynb"
+NOTEBOOK = NOTEBOOK_DIR / "08_dataset_sampler_internals.ipynb"
 HAS_FORK = "fork" in multiprocessing.get_all_start_methods()
 
 

@@ -16,8 +16,9 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from tools import nbkit
+from tools.paths import NOTEBOOK_DIR
 
-NOTEBOOK = nbkit.NOTEBOOK_DIR / "09_semi_supervised_sampler.ipynb"
+NOTEBOOK = NOTEBOOK_DIR / "09_semi_supervised_sampler.ipynb"
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,8 @@
 
 The notebooks themselves are executed by nbval (``python -m pytest`` collects notebooks/ too; pyproject.toml
 passes ``--nbval-lax``), once each, in smoke mode, as on Colab (tools/nbval_colab.py): nbval compares the
-``# NBVAL_CHECK_OUTPUT`` cells with their committed outputs, and the smoke checks (``nbkit.smoke_problems``:
-a figure, results above chance) run on the same execution. Executed copies are kept in
+``# NBVAL_CHECK_OUTPUT`` cells with their committed outputs, and the smoke checks (tools/smoke_checks.py: a
+figure, results above chance) run on the same execution. Executed copies are kept in
 artifacts/rehearsal/colab/ and their figures in artifacts/figures/. The Korean notebooks (notebooks/ko/) have
 exactly the English code cells (tests/test_translations.py), so only ``nbval_colab.KOREAN_SMOKE`` of them run.
 """
@@ -17,17 +17,21 @@ import time
 import nbformat
 import pytest
 
+from conftest import TEST_CELL_TIMEOUT_S
+from course_utils import RUN_MODES
 from course_utils.results import RESULTS_MIMETYPE
-from tools import nbkit, nbval_colab
+from tools import execute, nbkit, nbval_colab, smoke_checks
+from tools.paths import REPO
 
-REPO = nbkit.REPO
 NOTEBOOKS = nbkit.notebooks()
 IDS = [p.stem for p in NOTEBOOKS]
 KOREAN = [REPO / "notebooks" / "ko" / f"{stem}.ipynb" for stem in nbval_colab.KOREAN_SMOKE]
 
 
-def test_toolkit_reads_the_package_mimetype():
+def test_toolkit_reads_what_the_package_writes():
+    """tools/nbkit.py reads notebooks without importing course_utils: its copies of the package's names agree."""
     assert nbkit.RESULTS_MIMETYPE == RESULTS_MIMETYPE, "tools/nbkit.py and course_utils/results.py disagree"
+    assert set(RUN_MODES) == nbkit.RUN_MODE_KEYS, "tools/nbkit.py and course_utils/env.py disagree on the run modes"
 
 
 def test_notebooks_exist():
@@ -51,8 +55,8 @@ def test_same_seed_same_smoke_numbers(tmp_path):
     path = REPO / "notebooks" / "07_resnet.ipynb"
     runs = []
     for attempt in (1, 2):
-        results = nbkit.results(nbkit.execute(path, tmp_path / f"run{attempt}_{path.name}", {"RUN_MODE": "smoke"},
-                                              timeout=nbkit.TEST_CELL_TIMEOUT_S))
+        results = nbkit.results(execute.execute(path, tmp_path / f"run{attempt}_{path.name}", {"RUN_MODE": "smoke"},
+                                              timeout=TEST_CELL_TIMEOUT_S))
         runs.append({k: v for k, v in results.items() if k.endswith(("accuracy", "loss"))})
     assert len(runs[0]) >= 2, f"expected accuracies in the results, got {runs[0]}"
     assert runs[0] == runs[1], f"same seed, different numbers: {runs[0]} vs {runs[1]}"
@@ -72,22 +76,23 @@ def test_changed_checked_output_is_reported(tmp_path):
     committed = nbformat.v4.new_notebook(cells=[cell, unmarked])
     executed = nbformat.v4.new_notebook(cells=[nbformat.from_dict(json.loads(json.dumps(c))) for c in (cell, unmarked)])
     executed.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="anything\n")]
-    assert nbkit.checked_output_mismatches(committed, executed) == [], "same output, and unmarked cells are free"
+    assert smoke_checks.checked_output_mismatches(committed, executed) == [], "same output, and unmarked cells are free"
     executed.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="41\n")]
-    [problem] = nbkit.checked_output_mismatches(committed, executed)
+    [problem] = smoke_checks.checked_output_mismatches(committed, executed)
     assert "cell 0 (id answer)" in problem and "42" in problem and "41" in problem
     # the same text cut into two chunks of stdout (as a busy kernel sends it) is the same output
     executed.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text=text) for text in ("4", "2\n")]
-    assert nbkit.checked_output_mismatches(committed, executed) == []
+    assert smoke_checks.checked_output_mismatches(committed, executed) == []
     executed.cells[0].outputs.insert(1, nbformat.v4.new_output("stream", name="stderr", text="warning\n"))
-    assert len(nbkit.checked_output_mismatches(committed, executed)) == 1, "stderr between the chunks is a change"
+    assert len(smoke_checks.checked_output_mismatches(committed, executed)) == 1, \
+        "stderr between the chunks is a change"
     executed.cells = executed.cells[1:]
-    assert nbkit.checked_output_mismatches(committed, executed) == ["cell 0 (id answer) was not executed"]
+    assert smoke_checks.checked_output_mismatches(committed, executed) == ["cell 0 (id answer) was not executed"]
 
 
 
 def test_a_failed_smoke_run_is_reported():
-    """nbkit.smoke_problems can fail: no figure, an accuracy at chance, a run in the wrong mode, no results."""
+    """smoke_checks.smoke_problems can fail: no figure, an accuracy at chance, a run in the wrong mode, no results."""
     import nbformat
 
     def executed(results, png=True):
@@ -99,14 +104,14 @@ def test_a_failed_smoke_run_is_reported():
 
     committed = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("cu.show_results(...)", id="end")])
     good = {"run_mode": "smoke", "chance_accuracy": 0.1, "test_accuracy": 0.3}
-    assert nbkit.smoke_problems(committed, executed(good)) == []
-    [problem] = nbkit.smoke_problems(committed, executed({**good, "test_accuracy": 0.1}))
+    assert smoke_checks.smoke_problems(committed, executed(good)) == []
+    [problem] = smoke_checks.smoke_problems(committed, executed({**good, "test_accuracy": 0.1}))
     assert "test_accuracy=0.1 is not above chance (0.1)" in problem
-    [problem] = nbkit.smoke_problems(committed, executed({**good, "run_mode": "fast"}))
+    [problem] = smoke_checks.smoke_problems(committed, executed({**good, "run_mode": "fast"}))
     assert "expected 'smoke'" in problem
-    [problem] = nbkit.smoke_problems(committed, executed({"run_mode": "smoke", "val_accuracy": 0.5}))
+    [problem] = smoke_checks.smoke_problems(committed, executed({"run_mode": "smoke", "val_accuracy": 0.5}))
     assert "without chance_accuracy" in problem
-    assert nbkit.smoke_problems(committed, executed({}, png=False)) == [
+    assert smoke_checks.smoke_problems(committed, executed({}, png=False)) == [
         "every notebook should draw at least one figure", "the notebook must end with course_utils.show_results({...})"]
 
 
@@ -161,10 +166,10 @@ def test_nbval_fails_on_a_changed_output(tmp_path):
 
 
 def test_records_from_parallel_test_processes_are_all_kept(tmp_path):
-    """Under pytest -n 2 two workers record notebook times into one JSON file: nbkit.record keeps every entry."""
+    """Under pytest -n 2 two workers record notebook times into one JSON file: records.record keeps every entry."""
     timings = tmp_path / "seconds.json"
-    code = ("import sys\nfrom tools import nbkit\n"
-            "for i in range(200):\n    nbkit.record(sys.argv[1], ('runs', f'{sys.argv[2]}-{i}'), i)")
+    code = ("import sys\nfrom benchmarks import records\n"
+            "for i in range(200):\n    records.record(sys.argv[1], ('runs', f'{sys.argv[2]}-{i}'), i)")
     writers = [subprocess.Popen([sys.executable, "-c", code, str(timings), str(n)], cwd=REPO) for n in range(4)]
     assert [w.wait(timeout=120) for w in writers] == [0] * 4
     assert len(json.loads(timings.read_text())["runs"]) == 4 * 200
@@ -225,12 +230,12 @@ def test_output_widget_messages_do_not_hide_the_execute_reply():
     from nbclient.output_widget import OutputWidget
 
     assert _seconds_to_see_a_reply(OutputWidget, wait_s=2.0) > 1.5, "control: nbclient's stand-in misses the reply"
-    assert _seconds_to_see_a_reply(nbkit.output_widget_class(), wait_s=2.0) < 0.5
+    assert _seconds_to_see_a_reply(execute.output_widget_class(), wait_s=2.0) < 0.5
 
 
 def test_executions_use_the_fixed_output_widget(tmp_path, monkeypatch):
-    """nbkit.execute runs notebooks with that stand-in, and the kernel still receives what the widget shows."""
-    widget_class = nbkit.output_widget_class()
+    """execute.execute runs notebooks with that stand-in, and the kernel still receives what the widget shows."""
+    widget_class = execute.output_widget_class()
     sent = []
     original = widget_class._publish_msg
     monkeypatch.setattr(widget_class, "_publish_msg",
@@ -243,13 +248,13 @@ def test_executions_use_the_fixed_output_widget(tmp_path, monkeypatch):
     nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
     path = tmp_path / "widget.ipynb"
     nbformat.write(nb, str(path))
-    executed = nbkit.execute(path, tmp_path / "executed.ipynb", timeout=60)
+    executed = execute.execute(path, tmp_path / "executed.ipynb", timeout=60)
     assert sent and set(sent) == {"comm_msg"}
     assert executed.cells[-1].outputs[0]["text"] == "['drawn in the widget\\n']\n"
 
 
 def test_command_line_executes_and_reports_each_notebook(tmp_path):
-    """python -m tools.nbkit runs every notebook it is given with the parameters given, and names the cell
+    """python -m tools.execute runs every notebook it is given with the parameters given, and names the cell
     that failed."""
     def notebook(name, code):
         parameters = nbformat.v4.new_code_cell("EPOCHS = None", metadata={"tags": ["parameters"]})
@@ -260,13 +265,13 @@ def test_command_line_executes_and_reports_each_notebook(tmp_path):
 
     good = notebook("good.ipynb", "print('epochs:', EPOCHS * 2)")
     bad = notebook("bad.ipynb", "1 / 0")
-    command = [sys.executable, "-m", "tools.nbkit", bad, good, "-p", "EPOCHS", "3", "--out", str(tmp_path / "out")]
+    command = [sys.executable, "-m", "tools.execute", bad, good, "-p", "EPOCHS", "3", "--out", str(tmp_path / "out")]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "bad.ipynb: FAILED at cell 2 (1 / 0): ZeroDivisionError: division by zero" in done.stdout
     assert "good.ipynb: ran in" in done.stdout
     assert "epochs: 6" in nbkit.read(tmp_path / "out" / "good.ipynb").cells[-1].outputs[0]["text"]
-    missing = subprocess.run([sys.executable, "-m", "tools.nbkit", str(tmp_path / "nope.ipynb")], cwd=REPO,
+    missing = subprocess.run([sys.executable, "-m", "tools.execute", str(tmp_path / "nope.ipynb")], cwd=REPO,
                              capture_output=True, text=True, timeout=60)
     assert missing.returncode == 2 and "no such notebook" in missing.stderr
 
@@ -280,5 +285,5 @@ def test_slowest_cells_say_where_the_time_went():
         if seconds is not None:
             cell.metadata["papermill"] = {"duration": seconds}
     nb = nbformat.v4.new_notebook(cells=cells)
-    assert nbkit.slowest_cells(nb, 2) == "cell 3 (explorer = make()) 300.0 s, cell 4 (fit()) 2.5 s"
-    assert nbkit.slowest_cells(nbformat.v4.new_notebook()) == "no cell timings"
+    assert execute.slowest_cells(nb, 2) == "cell 3 (explorer = make()) 300.0 s, cell 4 (fit()) 2.5 s"
+    assert execute.slowest_cells(nbformat.v4.new_notebook()) == "no cell timings"

@@ -10,7 +10,8 @@ import nbformat
 import pytest
 
 from benchmarks import recorded_outputs
-from tools import nbkit, readme_table, translate
+from tools import execute, nbkit, runtimes, translate
+from tools.paths import NOTEBOOK_DIR, REPO
 
 STEM = "99_recorded"
 CODE = [
@@ -42,7 +43,7 @@ def run(tmp_path_factory):
     nbkit.write(committed, path)
     data_root = folder / "data-root"
     parameters = {"RUN_MODE": "fast", "DATA_ROOT": str(data_root), "TMP": str(Path(tempfile.gettempdir()) / "x")}
-    executed = nbkit.execute(path, folder / "executed.ipynb", parameters, timeout=120)
+    executed = execute.execute(path, folder / "executed.ipynb", parameters, timeout=120)
     nb = recorded_outputs.recorded(committed, executed, "fast", data_root=str(data_root))
     return {"committed": committed, "executed": executed, "nb": nb, "folder": folder}
 
@@ -154,11 +155,11 @@ def test_a_checked_output_must_not_depend_on_the_mode(run):
 
 def test_the_runtime_lines_name_the_run_the_outputs_come_from(run):
     results = _record(run["folder"], run["nb"])
-    english = readme_table.runtime_line(STEM, results, outputs_mode="fast")
+    english = runtimes.runtime_line(STEM, results, outputs_mode="fast")
     assert english.endswith("The outputs shown are from the fast-mode run on a 2-core CPU on 2026-12-01.")
-    korean = readme_table.runtime_line_ko(STEM, results, outputs_mode="fast")
+    korean = runtimes.runtime_line_ko(STEM, results, outputs_mode="fast")
     assert korean.endswith("아래 출력은 2026-12-01에 2코어 CPU에서 fast 모드로 실행한 결과입니다.")
-    assert "outputs" not in readme_table.runtime_line(STEM, results)  # a notebook without outputs says nothing
+    assert "outputs" not in runtimes.runtime_line(STEM, results)  # a notebook without outputs says nothing
 
 
 def test_the_korean_edition_carries_the_same_outputs(run, tmp_path, monkeypatch):
@@ -175,8 +176,8 @@ def test_the_korean_edition_carries_the_same_outputs(run, tmp_path, monkeypatch)
     (translations / f"{STEM}.md").write_text(block, encoding="utf-8")
     monkeypatch.setattr(translate, "TRANSLATIONS", translations)
     results = _record(run["folder"], run["nb"])
-    monkeypatch.setattr(readme_table, "measured",
-                        lambda stem, mode, results_dir=results, real=readme_table.measured: real(stem, mode, results))
+    monkeypatch.setattr(runtimes, "measured",
+                        lambda stem, mode, results_dir=results, real=runtimes.measured: real(stem, mode, results))
     korean = translate.build(english)
     assert [c.get("outputs") for c in nbkit.code_cells(korean)] == [c.outputs for c in nbkit.code_cells(nb)]
     assert korean.metadata["widgets"] == nb.metadata["widgets"]
@@ -184,12 +185,12 @@ def test_the_korean_edition_carries_the_same_outputs(run, tmp_path, monkeypatch)
     assert "아래 출력은 2026-12-01에 2코어 CPU에서 fast 모드로" in korean.cells[0].source
 
 
-@pytest.mark.parametrize("path", nbkit.all_notebooks(), ids=lambda p: str(p.relative_to(nbkit.NOTEBOOK_DIR)))
+@pytest.mark.parametrize("path", nbkit.all_notebooks(), ids=lambda p: str(p.relative_to(NOTEBOOK_DIR)))
 def test_committed_outputs_are_none_or_a_complete_fresh_run(path):
     """Each notebook (both editions) carries no outputs (its # NBVAL_CHECK_OUTPUT cells aside) or those of one
     complete run that matches its record in benchmarks/results: same code, same results, no error."""
     problems = recorded_outputs.problems(nbkit.read(path), path.stem)
-    assert not problems, f"{path.relative_to(nbkit.REPO)}:\n" + "\n".join(problems)
+    assert not problems, f"{path.relative_to(REPO)}:\n" + "\n".join(problems)
 
 
 def test_outputs_come_from_full_mode_only_for_the_code_a_gpu_run_measured(tmp_path):

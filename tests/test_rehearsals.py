@@ -24,7 +24,10 @@ import sys
 import nbformat
 import pytest
 
-from tools import nbkit, rehearse, sync_notebooks
+from benchmarks import records
+from conftest import TEST_CELL_TIMEOUT_S
+from tools import execute, links, nbkit, rehearse
+from tools.paths import NOTEBOOK_DIR, REPO
 
 pytestmark = [pytest.mark.rehearsal,
               pytest.mark.skipif(os.name != "posix", reason="the rehearsals build POSIX virtual environments")]
@@ -34,7 +37,7 @@ SECONDS = rehearse.ARTIFACTS / "seconds.json"
 
 
 def _record(kind: str, stem: str, seconds: float) -> None:
-    nbkit.record(SECONDS, (kind, stem), round(seconds, 1))
+    records.record(SECONDS, (kind, stem), round(seconds, 1))
 
 
 def _synthetic(path, *cells: str, knobs: str = ""):
@@ -43,7 +46,7 @@ def _synthetic(path, *cells: str, knobs: str = ""):
                                        metadata={"tags": ["parameters"]})
     nb = nbformat.v4.new_notebook(cells=[
         nbformat.v4.new_markdown_cell("# 99 · A synthetic notebook"),
-        nbformat.v4.new_code_cell(sync_notebooks.setup_cell_source()),
+        nbformat.v4.new_code_cell(links.setup_cell_source()),
         params,
         *(nbformat.v4.new_code_cell(code) for code in cells),
     ])
@@ -58,7 +61,7 @@ def test_colab_runs_report_what_would_fail_on_colab(tmp_path):
     an import of a module that is not declared (nbformat: neither preinstalled on Colab's kernel here nor a
     dependency of course_utils), a read of a repository file, and a # NBVAL_CHECK_OUTPUT cell whose output
     changed. Each fails, saying why; run locally (in this checkout's environment), the first two work."""
-    folder = nbkit.REPO / "artifacts" / "nbval-selftest" / tmp_path.name  # under the repository: its conftest.py
+    folder = REPO / "artifacts" / "nbval-selftest" / tmp_path.name  # under the repository: its conftest.py
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     undeclared = _synthetic(folder / "97_undeclared.ipynb", "import course_utils as cu\nimport nbformat")
@@ -70,11 +73,11 @@ def test_colab_runs_report_what_would_fail_on_colab(tmp_path):
     nb.cells[-1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="41\n")]
     nbkit.write(nb, changed)
     for path in (undeclared, reads):  # control: both work in this checkout, run from notebooks/
-        assert nbkit.first_error(nbkit.execute(path, tmp_path / path.name, {"RUN_MODE": "smoke"},
-                                               cwd=nbkit.NOTEBOOK_DIR)) is None
+        assert execute.first_error(execute.execute(path, tmp_path / path.name, {"RUN_MODE": "smoke"},
+                                               cwd=NOTEBOOK_DIR)) is None
     try:
         done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", str(folder)],
-                              cwd=nbkit.REPO, capture_output=True, text=True, timeout=900)
+                              cwd=REPO, capture_output=True, text=True, timeout=900)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     out = done.stdout
@@ -93,24 +96,25 @@ def test_full_shape_sizes_name_data_size_knobs_of_their_notebook():
     stems = {p.stem for p in NOTEBOOKS}
     assert set(rehearse.FULL_SHAPE_SIZES) <= stems, f"unknown notebooks: {set(rehearse.FULL_SHAPE_SIZES) - stems}"
     for stem, sizes in rehearse.FULL_SHAPE_SIZES.items():
-        tables = nbkit.mode_knobs(nbkit.read(nbkit.NOTEBOOK_DIR / f"{stem}.ipynb"))
+        tables = nbkit.mode_knobs(nbkit.read(NOTEBOOK_DIR / f"{stem}.ipynb"))
         for knob, value in sizes.items():
             assert knob in tables, f"{stem}: {knob} is not a per-mode knob of its parameters cell (tools/rehearse.py)"
             assert rehearse.DATA_SIZE_KNOB.search(knob), f"{stem}: {knob} is not a data size (images, epochs, steps)"
-            assert isinstance(value, int) and 0 < value < tables[knob]["smoke"], \
-                f"{stem}: {knob} = {value} should be a positive size below its smoke value {tables[knob]['smoke']}"
+            assert isinstance(value, int) and 0 < value < tables[knob]["full"], \
+                f"{stem}: {knob} = {value} should be a positive size below its full-mode value {tables[knob]['full']}"
+            assert value != tables[knob]["smoke"], f"{stem}: {knob} = {value} is its smoke value: leave it out"
 
 
 def test_full_shape_turns_down_data_sizes_only():
-    knobs = rehearse.full_shape_knobs(nbkit.NOTEBOOK_DIR / "07_resnet.ipynb")
+    knobs = rehearse.full_shape_knobs(NOTEBOOK_DIR / "07_resnet.ipynb")
     assert knobs["EPOCHS"] == 1 and knobs["EXERCISE_EPOCHS"] == 1  # a listed value, and a smoke value
     assert not {"WIDTHS", "BATCH_SIZE", "PEAK_LR"} & set(knobs), "shapes and rates keep their full-mode values"
-    assert rehearse.full_shape_knobs(nbkit.NOTEBOOK_DIR / "01_datasets_and_dataloaders.ipynb") == {}
+    assert rehearse.full_shape_knobs(NOTEBOOK_DIR / "01_datasets_and_dataloaders.ipynb") == {}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_notebook_runs_in_full_shape(path):
-    run = rehearse.full_shape(path, timeout=nbkit.TEST_CELL_TIMEOUT_S)  # RehearsalError naming the cell on an error
+    run = rehearse.full_shape(path, timeout=TEST_CELL_TIMEOUT_S)  # RehearsalError naming the cell on an error
     _record("full_shape", path.stem, run["seconds"])
     assert run["probe"].get("RUN_MODE") == "full"
     assert run["results"].get("run_mode") == "full", "the notebook must end with course_utils.show_results"
@@ -125,7 +129,7 @@ def test_notebook_runs_in_full_shape(path):
     assert run["seconds"] < 2 * share, (  # twice the share, as the smoke budget, for a busy machine
         f"{path.name} took {run['seconds']:.0f} s in full shape; all notebooks share {rehearse.FULL_SHAPE_BUDGET_S} s "
         f"(about {share:.0f} s each) on the 2-core CI machine; slowest: "
-        f"{nbkit.slowest_cells(nbkit.read(run['executed']))}. "
+        f"{execute.slowest_cells(nbkit.read(run['executed']))}. "
         "Turn a data-size knob down in FULL_SHAPE_SIZES (tools/rehearse.py)")
 
 
@@ -134,8 +138,8 @@ def test_full_shape_reports_an_error_in_a_full_mode_branch(tmp_path):
     code = ("EPOCHS = EPOCHS or {'smoke': 1, 'fast': 2, 'full': 30}[RUN_MODE or 'fast']\n"
             "if RUN_MODE == 'full':\n    widths = (64, 128)\n    print(widths[2])")
     path = _synthetic(tmp_path / "99_full_branch.ipynb", code, knobs="EPOCHS = None")
-    smoke = nbkit.execute(path, tmp_path / "smoke.ipynb", {"RUN_MODE": "smoke"})
-    assert nbkit.first_error(smoke) is None
+    smoke = execute.execute(path, tmp_path / "smoke.ipynb", {"RUN_MODE": "smoke"})
+    assert execute.first_error(smoke) is None
     with pytest.raises(rehearse.RehearsalError, match=r"99_full_branch.ipynb, cell 4 \(EPOCHS = .*\): IndexError"):
         rehearse.full_shape(path, tmp_path / "out", knobs={"EPOCHS": 1})
 
@@ -323,7 +327,7 @@ def test_the_recorded_versions_are_the_declared_ones():
             f"{name}: rerun python -m tools.rehearse colab --versions {name}"
     assert COMPATIBILITY.with_suffix(".md").read_text() == rehearse.compatibility_markdown(record), \
         "compatibility.md is rendered from compatibility.json: rerun the rehearsal, do not edit it"
-    readme = (nbkit.REPO / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     assert readme == rehearse.render_readme(readme, record), "README's compatibility block is rendered from the record"
     assert rehearse.unverified_bounds(record) == []
 

@@ -17,9 +17,9 @@ from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 import pytest
 
-from tools import nbkit, site, sync_notebooks
+from tools import links, nbkit, site
+from tools.paths import REPO
 
-REPO = nbkit.REPO
 OUT = REPO / "artifacts" / "site"
 SHOTS = REPO / "artifacts" / "site-screenshots"
 CHROMIUM = os.environ.get("COURSE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
@@ -250,13 +250,13 @@ def test_language_switch_leads_to_the_twin_and_back(crawl):
 
 
 def test_launch_buttons_open_the_configured_repository(crawl):
-    slug, ref = sync_notebooks.repository()
+    slug, ref = links.repository()
     for path in nbkit.notebooks() + nbkit.notebooks(REPO / "notebooks" / "ko"):
         in_repo = path.relative_to(REPO).as_posix()
-        links = crawl["pages"][in_repo.replace(".ipynb", ".html")]["links"]
-        colab = [link for link in links if link.startswith("https://colab.research.google.com/github/")]
-        binder = [link for link in links if link.startswith("https://mybinder.org/v2/")]
-        assert sync_notebooks.colab_url(in_repo) in colab, f"{in_repo}: Colab links {colab}"
+        shown = crawl["pages"][in_repo.replace(".ipynb", ".html")]["links"]
+        colab = [link for link in shown if link.startswith("https://colab.research.google.com/github/")]
+        binder = [link for link in shown if link.startswith("https://mybinder.org/v2/")]
+        assert links.colab_url(in_repo) in colab, f"{in_repo}: Colab links {colab}"
         assert any(link.startswith(f"https://mybinder.org/v2/gh/{slug}/{ref}?") and in_repo in unquote(link)
                    for link in binder), f"{in_repo}: Binder links {binder}"
 
@@ -280,8 +280,8 @@ def test_search_finds_a_term_in_each_language(built, served, browser, language):
 
 
 def test_readme_links_the_site_of_the_configured_repository():
-    slug, _ = sync_notebooks.repository()
-    assert sync_notebooks.site_url(slug) in (REPO / "README.md").read_text(encoding="utf-8")
+    slug, _ = links.repository()
+    assert links.site_url(slug) in (REPO / "README.md").read_text(encoding="utf-8")
 
 
 def test_a_korean_font_is_installed_for_the_browser():

@@ -62,6 +62,17 @@ def test_scheduler_per_batch_and_per_epoch(loaders):
     assert history["lr"] == [0.1, 0.05]
 
 
+def test_train_one_epoch_reports_the_learning_rate_at_the_start_of_the_epoch(loaders):
+    """Its "lr" is the rate the epoch started with, not an average over the batches nor the rate it ended with."""
+    model = TinyNet()
+    opt = _sgd(model)
+    sched = torch.optim.lr_scheduler.LinearLR(opt, start_factor=1.0, end_factor=0.1, total_iters=len(loaders[0]))
+    start = opt.param_groups[0]["lr"]
+    result = cu.train_one_epoch(model, loaders[0], opt, scheduler=sched, progress=False)
+    assert result["lr"] == start == 0.1
+    assert opt.param_groups[0]["lr"] < start, "control: the scheduler lowered the rate during the epoch"
+
+
 def test_label_out_of_range_is_caught_before_the_loss(loaders):
     model = TinyNet(num_classes=3)  # data has 4 classes
     with pytest.raises(ValueError, match="labels range from 0 to 3, but the model has 3 outputs"):

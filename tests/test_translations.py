@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-from tools import nbkit, readme_table, translate
+from tools import nbkit, readme_table, runtimes, translate
+from tools.paths import REPO
 
 ENGLISH = nbkit.notebooks()
 IDS = [p.stem for p in ENGLISH]
@@ -96,12 +97,13 @@ def test_both_editions_link_to_the_glossary_and_to_each_other(english):
 
 # -- what tools write into the Korean edition is written in Korean -------------------------------------------
 
-# The English generator's phrasing (tools/readme_table.py): runtime lines, course- and results-table cells.
+# The English generators' phrasing (tools/runtimes.py, tools/readme_table.py): runtime lines, course- and
+# results-table cells (a headline's value with "vs" between numbers).
 ENGLISH_GENERATED = re.compile(
     r"\*\*Runtime\*\*|\(measured\)|not measured yet|pending a (?:GPU|fast-mode) run|\d-core CPU|"
     r"~\d[\d.]*\s?(?:s|min)\b|\bpeak (?:RAM|GPU memory)\b|with its child processes|mode measured on|"
-    r"no recorded run yet")
-README_KO = nbkit.REPO / "README.ko.md"
+    r"no recorded run yet|headline result|\d(?:%| s) vs \d")
+README_KO = REPO / "README.ko.md"
 
 
 def english_generated_phrases(text: str) -> list[str]:
@@ -114,7 +116,7 @@ def test_korean_notebook_has_no_english_generated_phrasing(english):
     found = [f"cell {i}: {phrase!r}" for i, cell in enumerate(korean.cells) if cell.cell_type == "markdown"
              for phrase in english_generated_phrases(nbkit.source(cell))]
     assert not found, ("English phrasing from the generator in the Korean notebook (render it in Korean in "
-                       "tools/readme_table.py, then python -m tools.sync_notebooks):\n  " + "\n  ".join(found))
+                       "tools/runtimes.py, then python -m tools.sync_notebooks):\n  " + "\n  ".join(found))
 
 
 def test_readme_ko_has_no_english_generated_phrasing():
@@ -127,10 +129,10 @@ def _measurements(tmp_path, stem):
     files = {
         "smoke": {stem: {"status": "ok", "seconds": 17.1, "hardware": hardware}},
         "fast": {stem: {"status": "ok", "seconds": 115.1, "hardware": hardware,
-                        "results": {"relu_test_accuracy": 0.5693, "chance_accuracy": 0.1, "new_key_accuracy": 0.25},
+                        "results": {"relu_test_accuracy": 0.5693, "chance_accuracy": 0.1},
                         "peak_rss_mib": 1415.4, "tree_peak_rss_mib": 2979.2}},
         "full": {stem: {"status": "ok", "seconds": 41, "gpu": "NVIDIA H100 80GB HBM3", "hardware": hardware,
-                        "peak_rss_mib": 2131.4, "gpu_peak_mib": 1451.9}},
+                        "results": {"relu_test_accuracy": 0.6012}, "peak_rss_mib": 2131.4, "gpu_peak_mib": 1451.9}},
     }
     for mode, entries in files.items():
         (tmp_path / f"notebook_resources_{mode}.json").write_text(json.dumps({"notebooks": entries}))
@@ -141,11 +143,17 @@ def test_english_generated_phrasing_is_caught_and_korean_passes(tmp_path):
     """Planted cases from the generators themselves: every English rendering is caught, its Korean one is not."""
     stem = "03_first_cnn"
     files = _measurements(tmp_path, stem)
-    english = [readme_table.runtime_line(stem, tmp_path), readme_table.runtime_line(stem, tmp_path / "none"),
-               readme_table._measured_cell(files["fast"][stem]), readme_table._measured_cell(files["full"][stem]),
+    comparison = {"tensor_dataset_pass_seconds": 0.02, "per_sample_transform_pass_seconds": 0.31}
+    first = {"status": "ok", "seconds": 15, "hardware": {"cpu_count": 2}, "results": comparison}
+    english = [runtimes.runtime_line(stem, tmp_path), runtimes.runtime_line(stem, tmp_path / "none"),
+               readme_table.measured_cell(stem, files["fast"][stem]),
+               readme_table.measured_cell(stem, files["full"][stem]),
+               readme_table.HEADLINES["01_datasets_and_dataloaders"].render(comparison),
                readme_table.course_table(), readme_table.results_table()]
-    korean = [readme_table.runtime_line_ko(stem, tmp_path), readme_table.runtime_line_ko(stem, tmp_path / "none"),
-              readme_table._measured_cell_ko(files["fast"][stem]), readme_table._measured_cell_ko(files["full"][stem]),
+    korean = [runtimes.runtime_line_ko(stem, tmp_path), runtimes.runtime_line_ko(stem, tmp_path / "none"),
+              readme_table.measured_cell_ko(stem, files["fast"][stem]),
+              readme_table.measured_cell_ko(stem, files["full"][stem]),
+              readme_table.measured_cell_ko("01_datasets_and_dataloaders", first),
               readme_table.korean_course_table(), readme_table.korean_results_table()]
     assert all(english_generated_phrases(text) for text in english), \
         [text for text in english if not english_generated_phrases(text)]
@@ -154,31 +162,23 @@ def test_english_generated_phrasing_is_caught_and_korean_passes(tmp_path):
 
 def test_korean_runtime_line_renders_each_mode(tmp_path):
     stem = "03_first_cnn"
-    assert readme_table.runtime_line_ko(stem, tmp_path) == \
+    assert runtimes.runtime_line_ko(stem, tmp_path) == \
         "**실행 시간(측정값)**: smoke 모드 측정 전, fast 모드 측정 전, full 모드(GPU) 측정 전"
     files = _measurements(tmp_path, stem)
-    assert readme_table.runtime_line_ko(stem, tmp_path) == (
+    assert runtimes.runtime_line_ko(stem, tmp_path) == (
         "**실행 시간(측정값)**: smoke 모드 약 15초, fast 모드 약 2분(2코어 CPU), "
         "full 모드 약 40초(NVIDIA H100 80GB HBM3)")
-    assert readme_table._measured_cell_ko(files["fast"][stem]) == \
-        "ReLU 테스트 56.9%, `new_key_accuracy` 25.0%; 2분, 최대 RAM 1.4 GB, 하위 프로세스 포함 최대 2.9 GB", \
-        "a key without a Korean label is shown as the key, in code format"
+    assert readme_table.measured_cell_ko(stem, files["fast"][stem]) == \
+        "56.9%; 2분, 최대 RAM 1.4 GB(하위 프로세스 포함 2.9 GB)"
+    assert readme_table.measured_cell_ko(stem, files["full"][stem]) == \
+        "60.1%; 40초, 최대 RAM 2.1 GB, 최대 GPU 메모리 1.4 GB"
 
 
 @pytest.mark.parametrize("english", ENGLISH, ids=IDS)
 def test_korean_title_cell_shows_the_korean_runtime_line(english):
     title = nbkit.source(nbkit.read(translate.OUTPUT / english.name).cells[0])
-    assert title.count(readme_table.runtime_line_ko(english.stem)) == 1, \
+    assert title.count(runtimes.runtime_line_ko(english.stem)) == 1, \
         "the Korean title cell's runtime line is rendered from benchmarks/results: run python -m tools.sync_notebooks"
-
-
-def test_every_recorded_accuracy_has_a_korean_label():
-    """README.ko.md's results table names each accuracy in Korean; a new key needs its label."""
-    keys = {key for mode in ("smoke", "fast", "full")
-            for entry in (nbkit.measurements(mode).get("notebooks") or {}).values()
-            for key in readme_table._accuracy_keys(entry)}
-    missing = sorted(keys - set(readme_table.KOREAN_RESULT_LABELS))
-    assert not missing, f"add Korean labels for {missing} to KOREAN_RESULT_LABELS in tools/readme_table.py"
 
 
 def test_readme_ko_starts_the_korean_edition_directly():

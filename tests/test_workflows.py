@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tools import nbkit
+from tools.paths import REPO
 
-WORKFLOWS = nbkit.REPO / ".github" / "workflows"
+WORKFLOWS = REPO / ".github" / "workflows"
 # jactionlint's own policy rule, left out: pinning actions/* to commit SHAs needs GitHub to look the SHAs up.
 JACTIONLINT_IGNORED = ("unpinned-uses",)
 
@@ -51,7 +51,7 @@ def linters() -> list[list[str]]:
 
 def _lint(paths: list[Path]) -> list[tuple[str, subprocess.CompletedProcess]]:
     return [(Path(cmd[0]).name, subprocess.run([*cmd, *map(str, paths)], capture_output=True, text=True,
-                                                cwd=nbkit.REPO)) for cmd in linters()]
+                                                cwd=REPO)) for cmd in linters()]
 
 
 def _workflow(name: str) -> dict:

@@ -14,7 +14,7 @@ from a git snapshot of this checkout. nbval then
 
 and two more tests per notebook check the same execution: ``Colab probe`` (where course_utils came from: the
 setup cell's git URL, not editable; the notebook alone in its folder) and ``smoke checks`` (the checks of
-``nbkit.smoke_problems``: a figure, results that beat chance, within the time budget). A cell that fails
+``smoke_checks.smoke_problems``: a figure, results that beat chance, within the time budget). A cell that fails
 because a module is not declared, or because the notebook reads a file of the repository, says so. The
 executed copy is kept in ``artifacts/rehearsal/colab/`` and its figures in ``artifacts/figures/``.
 
@@ -35,7 +35,9 @@ import pytest
 from nbval.kernel import RunningKernel
 from nbval.plugin import IPyNbCell, IPyNbFile
 
-from tools import nbkit, rehearse
+from benchmarks import records
+from tools import execute, nbkit, rehearse, smoke_checks
+from tools.paths import NOTEBOOK_DIR, REPO
 
 COURSE_NOTEBOOK = re.compile(r"\d\d_\w+\.ipynb")
 KOREAN_SMOKE = ("01_datasets_and_dataloaders", "07_resnet")  # the Korean code cells are the English ones
@@ -59,7 +61,7 @@ def pytest_configure(config):
 def pytest_ignore_collect(collection_path, config):
     """Of notebooks/ko, only :data:`KOREAN_SMOKE` (unless a notebook is named on the command line)."""
     path = Path(collection_path)
-    if path.suffix == ".ipynb" and path.parent == nbkit.NOTEBOOK_DIR / "ko" and path.stem not in KOREAN_SMOKE:
+    if path.suffix == ".ipynb" and path.parent == NOTEBOOK_DIR / "ko" and path.stem not in KOREAN_SMOKE:
         named = {Path(arg.split("::")[0]).resolve() for arg in config.args}
         return path.resolve() not in named
     if ".ipynb_checkpoints" in path.parts:
@@ -193,7 +195,7 @@ class CourseCell(IPyNbCell):
 
 
 class SmokeChecks(pytest.Item):
-    """The checks of the same smoke run, once every cell has run: nbkit.smoke_problems, where course_utils came
+    """The checks of the same smoke run, once every cell has run: smoke_checks.smoke_problems, where course_utils came
     from, and the time budget."""
 
     def runtest(self):
@@ -204,16 +206,16 @@ class SmokeChecks(pytest.Item):
         out.parent.mkdir(parents=True, exist_ok=True)
         nbkit.write(executed, out)
         unrun = [item.name for item in notebook.cells if item.test_outputs is None]
-        error = nbkit.first_error(executed)
+        error = execute.first_error(executed)
         if error or unrun:
             where = error["where"] if error else f"{unrun[0]} did not run"
             pytest.fail(f"{self.path.name}: the smoke run failed at {where} (see that cell's test); executed copy: "
                         f"{out}", pytrace=False)
         name = f"ko_{self.path.stem}" if self.path.parent.name == "ko" else self.path.stem
         seconds = time.perf_counter() - notebook.started
-        nbkit.record(rehearse.ARTIFACTS / "seconds.json", ("colab", name), round(seconds, 1))
-        nbkit.save_figures(executed, nbkit.REPO / "artifacts" / "figures", name)
-        problems = nbkit.smoke_problems(notebook.nb, executed)
+        records.record(rehearse.ARTIFACTS / "seconds.json", ("colab", name), round(seconds, 1))
+        nbkit.save_figures(executed, REPO / "artifacts" / "figures", name)
+        problems = smoke_checks.smoke_problems(notebook.nb, executed)
         probe = nbkit.outputs(nbformat.v4.new_notebook(cells=[_probe_cell(notebook)]), rehearse.PROBE_MIMETYPE)
         problems += _rehearsal(self.config).check_probe(probe, notebook.launched["overlay"])
         if (probe.get("direct_url") or {}).get("dir_info", {}).get("editable"):

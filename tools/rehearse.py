@@ -7,10 +7,11 @@
     python -m tools.rehearse colab --versions oldest   # with the oldest versions pyproject.toml allows
     python -m tools.rehearse colab --versions newest   # with the newest releases, without .ci/constraints.txt
 
-Both print each notebook's time and keep the executed copies in ``artifacts/rehearsal/``. The tests
-(``tests/test_rehearsals.py``) run the same functions.
+Both print each notebook's time and keep the executed copies in ``artifacts/rehearsal/``. The tests run the
+same code: each notebook's smoke test runs in a :class:`ColabRehearsal` kernel (tools/nbval_colab.py), and
+``tests/test_rehearsals.py`` runs :func:`full_shape`.
 
-**Colab** (:func:`colab`). On Colab a notebook arrives alone: no repository, no ``data/``, only what
+**Colab** (:class:`ColabRehearsal`). On Colab a notebook arrives alone: no repository, no ``data/``, only what
 Colab preinstalls, and its first code cell (``# Colab setup``) runs
 ``%pip install "course_utils @ git+https://github.com/OWNER/NAME@REF"``. The rehearsal rebuilds that:
 
@@ -41,7 +42,7 @@ oldest release of each dependency in pyproject.toml that has a wheel for this Py
 today without the constraints. Either is resolved afresh each run into a constraints file that replaces
 ``.ci/constraints.txt`` for the environment and the wheelhouse, and is cached in an environment of its
 own (``colab_oldest-*``, ``colab_newest-*``), rebuilt when the resolution changes. A run with
-``--versions`` also checks each notebook as the smoke tests do (:func:`nbkit.smoke_problems`) and writes
+``--versions`` also checks each notebook as the smoke tests do (:func:`smoke_checks.smoke_problems`) and writes
 what was installed and each notebook's outcome into ``benchmarks/results/compatibility.json`` (and its
 rendering, ``compatibility.md`` and README's ``compatibility`` block): :func:`record_compatibility`.
 
@@ -70,13 +71,13 @@ from datetime import date
 from pathlib import Path
 
 try:
-    from tools import nbkit
+    from benchmarks import records
+    from tools import execute, links, nbkit, smoke_checks
+    from tools.paths import CONSTRAINTS, REPO, RESULTS_DIR
 except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
     raise SystemExit(f"{error}: run this from the repository root as python -m tools.rehearse") from None
 
-REPO = nbkit.REPO
 ARTIFACTS = REPO / "artifacts" / "rehearsal"
-CONSTRAINTS = REPO / ".ci" / "constraints.txt"
 
 # What Colab preinstalls that the course uses (course_utils' dependencies and the notebooks' imports),
 # plus the Jupyter kernel. Colab has many more packages; anything else a notebook needs must come
@@ -97,12 +98,13 @@ VERSION_SETS = {
 # version set holds it at its .ci/constraints.txt pin, so that a set tests the course's dependencies, not a kernel
 # release (ipykernel 7.4 once sat idle without answering a cell in a CI run here, a hang reported upstream).
 HARNESS = ("ipykernel",)
-COMPATIBILITY = nbkit.RESULTS_DIR / "compatibility.json"
+COMPATIBILITY = RESULTS_DIR / "compatibility.json"
 
 # The full-shape rehearsal runs full mode with every data-size knob turned down: the knobs of the parameters cell
 # that hold one value per run mode (``EPOCHS = {"smoke": 1, "fast": 4, "full": 30}``, read by cu.RunSettings) and
-# whose name says they count images, epochs or steps. Each takes its smoke value, or the smaller value below where
-# full mode's shapes (widths, batch sizes, input sizes) make the smoke size too slow for the CI's budget.
+# whose name says they count images, epochs or steps. Each takes its smoke value, or the value below where the smoke
+# size does not suit full mode's shapes (widths, batch sizes, input sizes): smaller where they make the smoke size
+# too slow for the CI's budget, larger where one full-mode batch needs more images than the smoke size.
 # Widths, batch sizes and input sizes are never turned down: they are what this rehearsal is for.
 DATA_SIZE_KNOB = re.compile(r"(?:^|_)(?:IMAGES|EPOCHS|STEPS)$|^PATIENCE$")
 FULL_SHAPE_SIZES: dict[str, dict[str, int]] = {
@@ -174,7 +176,7 @@ class RehearsalError(AssertionError):
 # -- shared --------------------------------------------------------------------------------------------
 
 def _failure(path: Path, executed: Path, what: str, exc: Exception) -> RehearsalError:
-    error = nbkit.first_error(nbkit.read(executed)) if executed.exists() else None
+    error = execute.first_error(nbkit.read(executed)) if executed.exists() else None
     if error is None:  # e.g. a cell ran past the timeout, or the kernel died
         return RehearsalError(f"{path.name}: {what} did not finish: {type(exc).__name__}: {exc}"[:2000])
     where = f"{path.name}, {error['where']}"
@@ -196,7 +198,7 @@ def _run(path: Path, out: Path, parameters: dict, what: str, **kwargs) -> tuple[
     start = time.perf_counter()
     out.unlink(missing_ok=True)  # never read a previous run's copy
     try:
-        nb = nbkit.execute(path, out, parameters, **kwargs)
+        nb = execute.execute(path, out, parameters, **kwargs)
     except Exception as exc:  # papermill's cell error, a cell timeout, a dead kernel
         raise _failure(path, out, what, exc) from None
     return nb, time.perf_counter() - start
@@ -403,7 +405,7 @@ def base_environment(log=print, versions: str = "pinned", constraints: str | Non
     if ready():
         return venv
     # One lock per version set: a long build of another set never holds up the default set's (.ci/run).
-    with nbkit.locked(cache_dir() / ("build.lock" if versions == "pinned" else f"build_{versions}.lock")):
+    with records.locked(cache_dir() / ("build.lock" if versions == "pinned" else f"build_{versions}.lock")):
         if ready():
             return venv
         if (venv / "ready").exists():
@@ -461,7 +463,7 @@ def wheelhouse(venv: Path, project: Path, log=print, constraints: Path = CONSTRA
     folder = venv / f"wheelhouse-{key}"
     if (folder / "ready").exists():
         return folder
-    with nbkit.locked(venv / "wheelhouse.lock"):
+    with records.locked(venv / "wheelhouse.lock"):
         if (folder / "ready").exists():
             return folder
         log(f"preparing the wheelhouse {folder}")
@@ -491,7 +493,7 @@ class ColabRehearsal:
             raise ValueError(f"versions={versions!r}: choose one of {', '.join(VERSION_SETS)}")
         self.log = log
         self.versions = versions
-        self.slug, self.ref = nbkit.repository()
+        self.slug, self.ref = links.repository()
         self.venv = base_environment(log, versions, resolve(versions, log))
         self.constraints = CONSTRAINTS if versions == "pinned" else self.venv / "constraints.txt"
         self._tmp = Path(tempfile.mkdtemp(prefix="colab_rehearsal_"))
@@ -622,16 +624,6 @@ class ColabRehearsal:
         return problems
 
 
-def colab(paths: list[Path], out_dir: Path = ARTIFACTS / "colab", log=print) -> dict[str, float]:
-    """Rehearse ``paths`` on the stand-in Colab; return seconds per notebook."""
-    seconds = {}
-    with ColabRehearsal(log) as rehearsal:
-        for path in paths:
-            seconds[path.stem] = rehearsal.run(path, out_dir)["seconds"]
-            log(f"{path.name}: {seconds[path.stem]:.1f} s")
-    return seconds
-
-
 # -- the compatibility record ---------------------------------------------------------------------------
 
 README = REPO / "README.md"
@@ -639,7 +631,7 @@ README_MARKERS = ("<!-- compatibility -->", "<!-- /compatibility -->")
 
 
 def check_notebook(rehearsal: ColabRehearsal, path: Path, out_dir: Path, timeout: int | None = None) -> dict:
-    """Rehearse ``path`` on the stand-in Colab and check it as the smoke tests do (:func:`nbkit.smoke_problems`):
+    """Rehearse ``path`` on the stand-in Colab and check it as the smoke tests do (:func:`smoke_checks.smoke_problems`):
     ``{"outcome": "ok" | "failed", "seconds", "failure": its first line or None, "details"}``."""
     start = time.perf_counter()
     try:
@@ -649,7 +641,7 @@ def check_notebook(rehearsal: ColabRehearsal, path: Path, out_dir: Path, timeout
         timed_out = _timed_out(nbkit.read(executed), timeout) if timeout and executed.exists() else []
         return {"outcome": "failed", "seconds": round(time.perf_counter() - start, 1),
                 "failure": str(error).splitlines()[0], "details": "; ".join(timed_out) or None}
-    problems = nbkit.smoke_problems(nbkit.read(path), nbkit.read(run["executed"]))
+    problems = smoke_checks.smoke_problems(nbkit.read(path), nbkit.read(run["executed"]))
     return {"outcome": "failed" if problems else "ok", "seconds": round(run["seconds"], 1),
             "failure": f"{path.name}: {problems[0].splitlines()[0]}" if problems else None,
             "details": "\n".join(problems)[:3000] if problems else None}
@@ -659,7 +651,7 @@ def _timed_out(executed, timeout: int) -> list[str]:
     """The cells of an executed copy that ran into the per-cell ``timeout``: nbclient then interrupts the kernel,
     and code that handles the interrupt (``cu.fit`` returns the history so far) may fail further on."""
     return [f"cell {number} ({first[:40]}) reached the {timeout} s cell timeout and was interrupted"
-            for number, cell, first in nbkit._numbered(executed)
+            for number, cell, first in execute.numbered_cells(executed)
             if (cell.get("metadata", {}).get("papermill", {}).get("duration") or 0) >= timeout]
 
 
@@ -823,7 +815,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=("colab", "full-shape", "prepare"))
     parser.add_argument("notebooks", nargs="*", help="numbers (05), stems or paths; default: every notebook")
-    parser.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: none, as in the tests)")
+    parser.add_argument("--timeout", type=int, default=None,
+                        help="seconds one cell may run (default: no limit; the tests allow 300 s, pyproject.toml's "
+                             "--nbval-cell-timeout)")
     parser.add_argument("--versions", choices=tuple(VERSION_SETS), default=None,
                         help="the Colab environment's version set (default: pinned, .ci/constraints.txt); given, the "
                              "run also checks each notebook as the smoke tests do and records the outcome in "

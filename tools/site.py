@@ -40,11 +40,11 @@ from functools import partial
 from pathlib import Path
 
 try:
-    from tools import nbkit, sync_notebooks
+    from tools import links, nbkit
+    from tools.paths import REPO
 except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
     raise SystemExit(f"{error}: run this from the repository root as python -m tools.site") from None
 
-REPO = nbkit.REPO
 SITE = REPO / "site"
 OUT = REPO / "artifacts" / "site"
 VENDOR = json.loads((SITE / "vendor.json").read_text())["packages"]
@@ -77,7 +77,7 @@ def rewrite_links(text: str, where: Path, staged: set[Path]) -> str:
     """``text`` (Markdown of the repository file ``where``, relative to the repository) with its links fitted to
     the site: READMEs -> the landing pages, staged pages kept, other repository files -> GitHub, badge images
     -> the site's copies."""
-    slug, ref = sync_notebooks.repository()
+    slug, ref = links.repository()
     folder = where.parent
 
     def link(match):

@@ -1,4 +1,4 @@
-"""Render what the notebooks and README.md show but do not own, from the one place each fact lives.
+"""Render what the notebooks and READMEs show but do not own, from the one place each fact lives.
 
     python -m tools.sync_notebooks            # render everything below
     python -m tools.sync_notebooks --check    # exit 1 and name what is out of date (the tests run this)
@@ -7,18 +7,17 @@
     python -m tools.sync_notebooks --refresh-outputs notebooks/03_first_cnn.ipynb
         # run the notebook in smoke mode, keep only the outputs of `# NBVAL_CHECK_OUTPUT` cells
 
-What is rendered, and from where:
+What is rendered, and from where (this module only puts the pieces in place; each piece has its module):
 
-- each notebook's Colab setup cell, and its Colab and Binder badges (``<!-- badges --><!-- /badges -->``
+- each notebook's Colab setup cell and its Colab and Binder badges (``<!-- badges -->`` ... ``<!-- /badges -->``
   in the first cell): from the repository URL and ref in pyproject.toml (``[project.urls] Repository``,
-  ``[tool.course] ref``), read by ``nbkit.repository()``;
+  ``[tool.course] ref``), by tools/links.py;
 - each notebook's ``**Runtime** (measured):`` line (first cell): from the measurements in
-  ``benchmarks/results/notebook_resources_<mode>.json`` (``python -m benchmarks.notebook_resources``);
-- README.md's course table and measured-results table (``tools/readme_table.py``): from the notebooks'
-  titles and summaries, the same measurements and the repository URL;
-- the Korean edition (``tools/translate.py``): notebooks/ko/ with their runtime lines, and README.ko.md's
-  course table and measured-results table, in Korean phrasing (``readme_table.runtime_line_ko``,
-  ``korean_course_table``, ``korean_results_table``) from the same facts.
+  ``benchmarks/results/notebook_resources_<mode>.json`` (``python -m benchmarks.notebook_resources``), by
+  tools/runtimes.py;
+- the tables of README.md and README.ko.md (course table, results table, GPU targets): by tools/readme_table.py;
+- the Korean edition, notebooks/ko/ (English code cells, translated markdown, Korean runtime lines): by
+  tools/translate.py, which this command runs after the English notebooks are rendered (:func:`render_all`).
 """
 from __future__ import annotations
 
@@ -29,69 +28,12 @@ import tempfile
 from pathlib import Path
 
 try:
-    from tools import nbkit, readme_table, verified
+    from tools import execute, links, nbkit, readme_table, runtimes, translate, verified
+    from tools.links import BADGES, SETUP_MARKER
+    from tools.paths import REPO
+    from tools.runtimes import RUNTIME_LINE
 except ModuleNotFoundError as error:  # run as a file, without the repository root on sys.path
     raise SystemExit(f"{error}: run this from the repository root as python -m tools.sync_notebooks") from None
-
-REPO = nbkit.REPO
-SETUP_MARKER = nbkit.SETUP_MARKER
-BADGES = re.compile(r"<!-- badges -->.*?<!-- /badges -->", re.S)
-RUNTIME_LINE = readme_table.RUNTIME_LINE
-# GitHub repositories other than the course that README.md and the notebooks may link to. Every other
-# GitHub, Colab or Binder link must point at the configured repository (tests/test_launch.py).
-THIRD_PARTY_REPOSITORIES = ("KellerJordan/cifar10-airbench", "zalandoresearch/fashion-mnist")
-
-
-def repository(root: Path = REPO) -> tuple[str, str]:
-    """(``owner/name``, ref) from pyproject.toml."""
-    return nbkit.repository(root)
-
-
-def site_url(slug: str) -> str:
-    """Where GitHub Pages publishes the course website of repository ``slug`` (.github/workflows/pages.yml)."""
-    owner, name = slug.split("/")
-    return f"https://{owner.lower()}.github.io/{name}/"
-
-
-def setup_cell_source(root: Path = REPO) -> str:
-    slug, ref = repository(root)
-    return (
-        f"{SETUP_MARKER}: on Google Colab, install course_utils (this course's helper package) from the\n"
-        "# repository. Colab's own torch and torchvision are kept. Locally, on Binder and in CI, course_utils\n"
-        "# is already installed and this cell does nothing.\n"
-        "import importlib.util\n"
-        "import sys\n"
-        "\n"
-        'if "google.colab" in sys.modules and importlib.util.find_spec("course_utils") is None:\n'
-        f'    %pip install --quiet "course_utils @ git+https://github.com/{slug}@{ref}"'
-    )
-
-
-def _in_repository(notebook: str) -> str:
-    """``notebooks/NAME`` for a bare file name; a path inside the repository as it is."""
-    return notebook if "/" in notebook else f"notebooks/{notebook}"
-
-
-def colab_url(notebook: str, root: Path = REPO) -> str:
-    slug, ref = repository(root)
-    return f"https://colab.research.google.com/github/{slug}/blob/{ref}/{_in_repository(notebook)}"
-
-
-def binder_url(notebook: str, root: Path = REPO) -> str:
-    slug, ref = repository(root)
-    return f"https://mybinder.org/v2/gh/{slug}/{ref}?labpath={_in_repository(notebook).replace('/', '%2F')}"
-
-
-def badges(notebook: str, root: Path = REPO) -> str:
-    """The Colab and Binder badges between their markers, each marker on a line of its own: a line that starts
-    with an HTML comment and goes on with Markdown is a raw HTML block in CommonMark, and GitHub, JupyterLab,
-    Colab and nbviewer would print the badges' Markdown as text (tests/test_markdown.py)."""
-    return (
-        "<!-- badges -->\n"
-        f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(notebook, root)}) "
-        f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_url(notebook, root)})\n"
-        "<!-- /badges -->"
-    )
 
 
 def render_header(path: Path, header: str, root: Path = REPO, outputs_mode: str | None = None) -> str:
@@ -102,9 +44,9 @@ def render_header(path: Path, header: str, root: Path = REPO, outputs_mode: str 
     if not RUNTIME_LINE.search(header):
         raise SystemExit(f"{path}: the first cell needs a line starting with '**Runtime** (measured):' "
                          "(its text is rendered from benchmarks/results)")
-    header = BADGES.sub(lambda _: badges(path.name, root), header)
+    header = BADGES.sub(lambda _: links.badges(path.name, root), header)
     results = root / "benchmarks" / "results"
-    line = readme_table.runtime_line(path.stem, results, outputs_mode)
+    line = runtimes.runtime_line(path.stem, results, outputs_mode)
     line = " ".join(filter(None, [line, verified.sentence(path.stem, results)]))  # when, with which torch
     return RUNTIME_LINE.sub(lambda _: line, header, count=1)
 
@@ -117,7 +59,7 @@ def render(path: Path, root: Path = REPO):
     setup = nbkit.setup_cells(nb)
     if len(setup) != 1:
         raise SystemExit(f"{path}: expected one code cell starting with {SETUP_MARKER!r}, found {len(setup)}")
-    setup[0].source = setup_cell_source(root)
+    setup[0].source = links.setup_cell_source(root)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     nb.metadata["language_info"] = {"name": "python"}
     nb.metadata.pop("jupytext", None)
@@ -145,6 +87,20 @@ def stale(root: Path = REPO) -> list[str]:
         if readme.is_file() and readme.read_text() != render_readme(readme.read_text(), root):
             found.append(name)
     return found
+
+
+def render_all(changed: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """Render everything in this checkout: the English notebooks and the READMEs (:func:`sync_all`), then the
+    Korean edition, which copies the English code cells, outputs and runtimes (tools/translate.py), then the
+    READMEs again if a Korean notebook changed (README.ko.md shows their titles and summaries). Returns
+    (what changed, added to ``changed``; the Korean notebooks not regenerated because a translation is stale)."""
+    changed = list(changed or [])
+    changed += [name for name in sync_all() if name not in changed]
+    written, failed = translate.regenerate()
+    changed += [f"{translate.LANG}/{name}" for name in written]
+    if written:
+        changed += [name for name in render_readmes() if name not in changed]
+    return changed, failed
 
 
 def sync_all(root: Path = REPO) -> list[str]:
@@ -182,13 +138,13 @@ LINK = re.compile(r"(?:https://colab\.research\.google\.com/github/|https://mybi
 def foreign_links(root: Path = REPO) -> list[str]:
     """GitHub, Colab and Binder links to a repository that is neither the configured one nor a listed
     third-party one, as ``file: url``."""
-    slug, ref = repository(root)
+    slug, ref = links.repository(root)
     found = []
     for path in linked_files(root):
         text = path.read_text()
         for match in LINK.finditer(text):
             linked = match.group(1).removesuffix(".git")
-            if linked == slug or (linked in THIRD_PARTY_REPOSITORIES and "github.com/" in match.group(0)):
+            if linked == slug or (linked in links.THIRD_PARTY_REPOSITORIES and "github.com/" in match.group(0)):
                 continue
             found.append(f"{path.relative_to(root)}: {match.group(0)}")
         for url in re.findall(r"https://colab\.research\.google\.com/github/[^\s)\"'\\]+|"
@@ -201,7 +157,7 @@ def foreign_links(root: Path = REPO) -> list[str]:
 def set_repository(url: str, ref: str | None = None, root: Path = REPO) -> list[str]:
     """Point the course at ``url`` (and ``ref``): rewrite pyproject.toml, replace the old repository's
     links in README.md, the other Markdown files and every notebook, then render. Returns changed files."""
-    old_slug, old_ref = repository(root)
+    old_slug, old_ref = links.repository(root)
     pyproject = root / "pyproject.toml"
     text = pyproject.read_text()
     new = re.sub(r'(?m)^(Repository\s*=\s*)"[^"]*"', lambda m: f'{m.group(1)}"{url.rstrip("/")}"', text, count=1)
@@ -211,7 +167,7 @@ def set_repository(url: str, ref: str | None = None, root: Path = REPO) -> list[
             raise SystemExit("pyproject.toml has no [tool.course] ref = \"...\" line")
     pyproject.write_text(new)
     try:
-        slug, new_ref = repository(root)
+        slug, new_ref = links.repository(root)
     except ValueError as error:
         pyproject.write_text(text)
         raise SystemExit(str(error)) from None
@@ -222,7 +178,7 @@ def set_repository(url: str, ref: str | None = None, root: Path = REPO) -> list[
         (f"github.com/{old_slug}@{old_ref}", f"github.com/{slug}@{new_ref}"),
         (f"github.com/{old_slug}", f"github.com/{slug}"),
         (f"raw.githubusercontent.com/{old_slug}/", f"raw.githubusercontent.com/{slug}/"),
-        (site_url(old_slug), site_url(slug)),  # the course website (GitHub Pages, .github/workflows/pages.yml)
+        (links.site_url(old_slug), links.site_url(slug)),  # the course website (GitHub Pages)
     ]
     changed = ["pyproject.toml"] if new != text else []
     for path in linked_files(root):
@@ -242,12 +198,12 @@ def refresh_outputs(path: Path) -> None:
     unless the notebook carries a recorded run's outputs (benchmarks/recorded_outputs.py): those stay as they
     are (the test of recorded outputs says when they are stale)."""
     with tempfile.TemporaryDirectory() as tmp:
-        ran = nbkit.execute(path, Path(tmp) / path.name, {"RUN_MODE": "smoke"})
+        ran = execute.execute(path, Path(tmp) / path.name, {"RUN_MODE": "smoke"})
     nb = nbkit.read(path)
     recorded = bool(((nb.metadata.get("course") or {}).get("outputs") or {}).get("mode"))
     ran_by_id = {c.get("id"): c for c in ran.cells}
     for cell in nbkit.code_cells(nb):
-        if "NBVAL_CHECK_OUTPUT" in nbkit.source(cell) and cell.get("id") in ran_by_id:
+        if nbkit.CHECKED_OUTPUT in nbkit.source(cell) and cell.get("id") in ran_by_id:
             # keep the execution counts, so the committed cell looks like a run cell (as nbval expects too).
             cell.outputs = ran_by_id[cell.id].outputs
             cell.execution_count = cell.execution_count if recorded else ran_by_id[cell.id].execution_count
@@ -274,14 +230,8 @@ def main(argv=None) -> int:
     if args.refresh_outputs:
         for path in args.refresh_outputs:
             refresh_outputs(path)
-    changed = set_repository(args.repository, args.ref) if args.repository else sync_all()
-    # The Korean edition copies the English code cells, badges and runtime lines: regenerate it too.
-    from tools import translate
-
-    written, failed = translate.regenerate()
-    changed += [f"{translate.LANG}/{name}" for name in written]
-    if written:  # README.ko.md's tables show the Korean notebooks' titles and summaries
-        changed += [name for name in render_readmes() if name not in changed]
+    changed = set_repository(args.repository, args.ref) if args.repository else []
+    changed, failed = render_all(changed)
     print("updated: " + ", ".join(changed) if changed else "everything was up to date")
     if failed:
         print(f"Korean edition not regenerated for {len(failed)} notebook(s) whose translation is stale: "

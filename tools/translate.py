@@ -19,7 +19,7 @@ translator updates the Korean text and the hash (``--todo`` prints both the new 
 the new hash). Two parts of the title cell are rendered, not translated: the badges (``<!-- badges
 --><!-- /badges -->``, filled with links to the Korean notebook) and the measured runtime line
 (``<!-- runtime -->`` in the translation, replaced by the Korean runtime line that
-``tools/readme_table.runtime_line_ko`` renders from the same measurements as the English one), so
+``tools/runtimes.runtime_line_ko`` renders from the same measurements as the English one), so
 re-measuring runtimes or moving the repository does not make a translation stale. Every phrase a tool
 writes into the Korean edition is written in Korean (tests/test_translations.py checks it).
 """
@@ -34,14 +34,14 @@ from pathlib import Path
 
 import nbformat
 
-from tools import nbkit, readme_table, verified
+from tools import links, nbkit, runtimes, verified
+from tools.links import BADGES
+from tools.paths import NOTEBOOK_DIR, REPO
 
 LANG = "ko"
-TRANSLATIONS = nbkit.REPO / "translations" / LANG
-OUTPUT = nbkit.NOTEBOOK_DIR / LANG
+TRANSLATIONS = REPO / "translations" / LANG
+OUTPUT = NOTEBOOK_DIR / LANG
 BLOCK = re.compile(r"^<!-- cell (\S+) en:([0-9a-f]{12}) -->[ \t]*\n", re.M)
-BADGES = re.compile(r"<!-- badges -->.*?<!-- /badges -->", re.S)
-RUNTIME = re.compile(r"^\*\*Runtime\*\*.*$", re.M)
 RUNTIME_MARK = "<!-- runtime -->"
 FILE_HEADER = (
     "<!-- Korean translation of notebooks/{name}. One block per English markdown cell: "
@@ -51,7 +51,7 @@ FILE_HEADER = (
 
 def without_rendered_parts(text: str) -> str:
     """An English markdown cell with its rendered parts as placeholders (empty badges, runtime marker)."""
-    return RUNTIME.sub(RUNTIME_MARK, BADGES.sub("<!-- badges --><!-- /badges -->", text)).strip()
+    return runtimes.RUNTIME_LINE.sub(RUNTIME_MARK, BADGES.sub("<!-- badges --><!-- /badges -->", text)).strip()
 
 
 def english_key(text: str) -> str:
@@ -113,9 +113,7 @@ def problems(english: Path) -> list[str]:
 
 def korean_badges(name: str) -> str:
     """The Colab and Binder badges for notebooks/ko/<name>, pointing at the configured repository."""
-    from tools import sync_notebooks
-
-    return sync_notebooks.badges(f"notebooks/{LANG}/{name}")
+    return links.badges(f"notebooks/{LANG}/{name}")
 
 
 def build(english: Path) -> nbformat.NotebookNode:
@@ -134,7 +132,7 @@ def build(english: Path) -> nbformat.NotebookNode:
             text = BADGES.sub(lambda _: korean_badges(english.name), text)
         if RUNTIME_MARK in text:
             mode = ((nb.metadata.get("course") or {}).get("outputs") or {}).get("mode")  # the outputs' run
-            line = " ".join(filter(None, [readme_table.runtime_line_ko(english.stem, outputs_mode=mode),
+            line = " ".join(filter(None, [runtimes.runtime_line_ko(english.stem, outputs_mode=mode),
                                           verified.sentence_ko(english.stem)]))
             text = text.replace(RUNTIME_MARK, line)
         cell.source = text
@@ -158,13 +156,13 @@ def check() -> list[str]:
             continue
         target = OUTPUT / english.name
         if not target.is_file():
-            found.append(f"{target.relative_to(nbkit.REPO)} is missing: run python -m tools.translate")
+            found.append(f"{target.relative_to(REPO)} is missing: run python -m tools.translate")
         elif target.read_text(encoding="utf-8") != render(build(english)):
-            found.append(f"{target.relative_to(nbkit.REPO)} differs from what the translation generates: "
+            found.append(f"{target.relative_to(REPO)} differs from what the translation generates: "
                          "run python -m tools.translate")
     generated = {p.name for p in nbkit.notebooks()}
     for orphan in sorted(p for p in nbkit.notebooks(OUTPUT) if p.name not in generated):
-        found.append(f"{orphan.relative_to(nbkit.REPO)} has no English notebook: delete it")
+        found.append(f"{orphan.relative_to(REPO)} has no English notebook: delete it")
     return found
 
 
@@ -256,7 +254,6 @@ def style_problems(text: str) -> list[str]:
     return found
 
 
-TITLE = re.compile(r"^# (\d\d) · (.+)$", re.M)
 NEXT_LINK = re.compile(r"^다음: \[(\d\d) · (.+)\]\((\d\d_\w+\.ipynb)\)", re.M)
 
 
@@ -265,7 +262,7 @@ def next_link_problems(translations: dict[str, str]) -> list[str]:
     ``translations``: the Korean text of each notebook, by notebook file name."""
     titles = {}
     for name, text in translations.items():
-        if title := TITLE.search(text):
+        if title := nbkit.TITLE.search(text):
             titles[name] = title.group(2).strip()
     found = []
     for name, text in translations.items():
@@ -290,7 +287,7 @@ def style_report() -> list[str]:
         for block in blocks.values():
             found += [f"{translation_path(english).name} cell {block.cell_id}: {p}" for p in style_problems(block.text)]
     found += next_link_problems(texts)
-    readme = nbkit.REPO / "README.ko.md"
+    readme = REPO / "README.ko.md"
     if readme.is_file():
         found += [f"README.ko.md: {p}" for p in style_problems(readme.read_text(encoding="utf-8"))]
     return found

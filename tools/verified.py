@@ -10,15 +10,16 @@ Rendered (never typed) from the records in ``benchmarks/results/``:
 For each kind of run the sentence names the run mode, the torch and torchvision versions and the date of the
 latest record, and says so where that run failed. A notebook with no record at all gets no sentence.
 
-This module reads JSON files only and imports nothing from ``tools`` or ``benchmarks``: the modules that
-render title cells (English and Korean) call it.
+This module reads JSON files only and imports nothing from ``tools`` but ``paths``: the modules that render
+title cells (``sync_notebooks`` in English, ``translate`` in Korean) call it.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent.parent / "benchmarks" / "results"
+from tools.paths import RESULTS_DIR
+
 COMPATIBILITY = "compatibility.json"
 VERSION_SETS = ("oldest", "newest")  # tools.rehearse.VERSION_SETS, in the order the sentence names them
 
