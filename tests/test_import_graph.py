@@ -101,8 +101,8 @@ def test_the_graph_holds_the_real_imports():
                                              ("benchmarks.records", {"tools.paths"}),
                                              ("tools.verified", {"tools.paths"})])
 def test_the_leaf_modules_stay_leaves(module, allowed):
-    """paths, links, records and verified are imported by nearly everything, so they import (almost) nothing (besides the
-    packages tools and benchmarks, whose __init__.py imports nothing)."""
+    """paths, links, records and verified are imported by nearly everything, so they import (almost) nothing
+    (besides the packages tools and benchmarks, whose __init__.py imports nothing)."""
     assert import_graph(REPO)[module] - set(PACKAGES) <= allowed
     assert all(import_graph(REPO)[package] == set() for package in PACKAGES)
 
