@@ -12,7 +12,7 @@ Each table sits between two markers, ``<!-- NAME -->`` and ``<!-- /NAME -->``, a
 - ``results-table`` and ``results-table-ko``: one row per notebook: its headline result (:data:`HEADLINES`,
   the one place that says which of its reported results a reader looks at first), and, in fast mode and in
   full mode, that result, the time and the peak memory of the recorded run; then which machines measured.
-- ``gpu-targets`` (README.md): the GPU targets and whether they were met (benchmarks/gpu_targets.py).
+- ``gpu-targets`` (benchmarks/README.md): the GPU targets and whether they were met (benchmarks/gpu_targets.py).
 
 The measurements come from ``benchmarks/results/notebook_resources_<mode>.json`` (benchmarks/records.py);
 runtimes are worded by tools/runtimes.py, which also renders each notebook's runtime line.
@@ -270,7 +270,8 @@ def korean_results_table(root: Path = REPO) -> str:
 
 # -- rendering ------------------------------------------------------------------------------------------------
 
-TABLES = (("course-table", course_table), ("results-table", results_table), ("gpu-targets", gpu_targets.table))
+TABLES = (("course-table", course_table), ("results-table", results_table))
+BENCHMARK_TABLES = (("gpu-targets", gpu_targets.table),)  # benchmarks/README.md: for maintainers, not students
 KOREAN_TABLES = (("course-table-ko", korean_course_table), ("results-table-ko", korean_results_table))
 
 
@@ -284,6 +285,11 @@ def render(readme: str, root: Path = REPO, tables=TABLES) -> str:
         rendered = f"{start}\n{table(root)}\n{end}"
         readme = pattern.sub(lambda _, text=rendered: text, readme)
     return readme
+
+
+def render_benchmarks(readme: str, root: Path = REPO) -> str:
+    """benchmarks/README.md's text with the GPU targets rendered."""
+    return render(readme, root, BENCHMARK_TABLES)
 
 
 def render_korean(readme: str, root: Path = REPO) -> str:

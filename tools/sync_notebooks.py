@@ -71,9 +71,10 @@ def sync(path: Path, root: Path = REPO) -> bool:
     return nbkit.write(render(path, root), path)
 
 
-# The READMEs with rendered tables: the English one, and the Korean one (its tables list notebooks/ko/ and are
-# written in Korean).
-READMES = (("README.md", readme_table.render), ("README.ko.md", readme_table.render_korean))
+# The READMEs with rendered tables: the English one, the Korean one (its tables list notebooks/ko/ and are
+# written in Korean), and the benchmarks' (the GPU targets).
+READMES = (("README.md", readme_table.render), ("README.ko.md", readme_table.render_korean),
+           ("benchmarks/README.md", readme_table.render_benchmarks))
 
 
 def stale(root: Path = REPO) -> list[str]:
