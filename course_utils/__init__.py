@@ -31,7 +31,15 @@ from .data import (
     stratified_split,
     targets_of,
 )
-from .env import RUN_MODES, detect_platform, environment_report, get_device, resolve_run_mode, seed_everything
+from .env import (
+    RUN_MODES,
+    detect_platform,
+    environment_report,
+    get_device,
+    release_memory,
+    resolve_run_mode,
+    seed_everything,
+)
 from .evaluation import evaluate, per_class_accuracy, predict
 from .gpu_loader import GPULoader
 from .models import FashionCNN, LeNet, ResidualBlock, ResNet9
@@ -60,7 +68,8 @@ from .train import (
 
 __all__ = [
     # env
-    "RUN_MODES", "detect_platform", "environment_report", "get_device", "resolve_run_mode", "seed_everything",
+    "RUN_MODES", "detect_platform", "environment_report", "get_device", "release_memory", "resolve_run_mode",
+    "seed_everything",
     "RunSettings",
     # data
     "DatasetNotAvailableError", "balanced_subset", "channel_stats", "data_root", "load_cifar10", "load_cifar100",
