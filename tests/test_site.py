@@ -307,3 +307,14 @@ def test_a_broken_link_fails_the_build(tmp_path, monkeypatch):
     monkeypatch.setattr(site, "stage", stage_with_a_broken_link)
     with pytest.raises(site.SiteError, match="99_missing"):
         site.build(tmp_path, log=print)
+
+
+def test_the_site_tests_run_on_one_worker():
+    """Under pytest -n 2, this file's tests are one unit of work: two workers would each rebuild artifacts/site
+    and delete the pages the other is crawling (tools/nbval_colab.py)."""
+    from tools.nbval_colab import scheduling_unit
+
+    assert scheduling_unit("tests/test_site.py::test_no_request_leaves_the_site") == "tests/test_site.py"
+    assert scheduling_unit("tests/test_browser.py::test_markdown_renders_in_jupyterlab") == "tests/test_browser.py"
+    assert scheduling_unit("notebooks/03_first_cnn.ipynb::Cell 4") == "notebooks/03_first_cnn.ipynb"
+    assert scheduling_unit("tests/test_train.py::test_fit") == "tests/test_train.py::test_fit"

@@ -78,18 +78,29 @@ def pytest_collect_file(file_path, parent):
     return IPyNbFile.from_parent(parent, path=file_path)
 
 
+# Test files whose tests share one expensive module-scoped fixture that writes to a fixed place: the built
+# website (artifacts/site, rebuilt from scratch by each worker that runs one of its tests, so two workers
+# would delete each other's pages mid-crawl) and a JupyterLab server. Each runs on one worker, as one unit.
+ONE_WORKER_FILES = ("tests/test_site.py", "tests/test_browser.py")
+
+
+def scheduling_unit(nodeid: str) -> str:
+    """The unit of work a test belongs to under ``-n N``: its notebook (a notebook's cells run one after the
+    other in one kernel), its file for :data:`ONE_WORKER_FILES`, else the test itself."""
+    path = nodeid.split("::", 1)[0]
+    return path if path.endswith(".ipynb") or path in ONE_WORKER_FILES else nodeid
+
+
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config, log):
-    """pytest-xdist's scheduler for ``-n N`` (``--dist load``): a notebook's tests (its cells, run one after the
-    other in one kernel) are one unit of work for one worker; every other test is a unit of its own."""
+    """pytest-xdist's scheduler for ``-n N`` (``--dist load``): units of work from :func:`scheduling_unit`."""
     if config.getvalue("dist") != "load":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
     class NotebookScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            path = nodeid.split("::", 1)[0]
-            return path if path.endswith(".ipynb") else nodeid
+            return scheduling_unit(nodeid)
 
     return NotebookScheduling(config, log)
 
