@@ -220,8 +220,12 @@ def test_markdown_renders_in_jupyterlab(request):
         try:
             for name in RENDERED:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                page.goto(f"{server['base']}/lab/tree/notebooks/{name}?token={server['token']}")
-                notebook = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook")
+                # ?reset: a fresh workspace, so the notebook opened before is not restored beside this one (under
+                # load, the locator below then found the earlier panel just before JupyterLab hid it)
+                page.goto(f"{server['base']}/lab/tree/notebooks/{name}?reset&token={server['token']}")
+                panels = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden)")
+                expect(panels).to_have_count(1, timeout=120_000)
+                notebook = panels.locator(".jp-Notebook")
                 title = notebook.locator(".jp-Cell").first.locator(".jp-RenderedMarkdown")
                 expect(title.locator("h1")).to_have_count(1, timeout=120_000)
                 badges = title.locator("a > img")
