@@ -112,6 +112,13 @@ SCREENSHOTS = {"index.html": "landing-en", "ko/index.html": "landing-ko",
                f"notebooks/ko/{nbkit.notebooks()[0].stem}.html": "notebook-ko"}
 
 
+# Where RequireJS looks for each AMD module that embed-amd.js defines (each loads its fonts from that folder)
+WIDGET_MODULES = """() => window.require && window.require.toUrl ? Object.fromEntries(
+    ["@jupyter-widgets/html-manager/dist/libembed-amd", "@jupyter-widgets/html-manager", "@jupyter-widgets/base",
+     "@jupyter-widgets/controls", "@jupyter-widgets/base7", "@jupyter-widgets/controls7"]
+    .map(m => [m, new URL(window.require.toUrl(m), document.baseURI).href])) : {}"""
+
+
 def _crawl(visitor: Visitor, base: str, shots: dict[str, str] | None = None) -> dict:
     """Every page reachable from ``base``/index.html, each visited once: its status, errors, ids, images, links,
     language switch and course map; screenshots of the pages ``shots`` names. Also the requests to other hosts."""
@@ -132,6 +139,7 @@ def _crawl(visitor: Visitor, base: str, shots: dict[str, str] | None = None) -> 
                 "links": page.evaluate("() => [...document.querySelectorAll('a[href]')].map(a => a.href)"),
                 "switch": [urljoin(url, switch.nth(i).get_attribute("href")) for i in range(switch.count())],
                 "map_nodes": page.locator("pre.mermaid svg g.node").count(),
+                "widget_modules": page.evaluate(WIDGET_MODULES),
                 "lang": page.evaluate("document.documentElement.lang")}
         if shots and name in shots:
             page.screenshot(path=str(SHOTS / f"{shots[name]}.png"))
@@ -203,6 +211,17 @@ def test_every_page_loads_cleanly_with_its_images(crawl):
     assert len(crawl["pages"]) >= 2 * len(nbkit.notebooks()) + 3, f"the crawl reached only {sorted(crawl['pages'])}"
     problems = page_problems(crawl)
     assert not problems, "\n".join(problems)
+
+
+def test_widget_modules_load_their_fonts_from_the_vendored_folder(crawl):
+    """Each widget module's fonts come from the folder RequireJS gives the module: it must be the vendored dist
+    folder on every page with widgets. (Left next to the page, six font requests 404 on some loads, not others.)"""
+    base, dist = crawl["base"], crawl["base"] + "_static/vendor/jupyter-widgets-html-manager/dist/"
+    with_widgets = {name: info["widget_modules"] for name, info in crawl["pages"].items() if info["widget_modules"]}
+    assert f"notebooks/{nbkit.notebooks()[1].stem}.html" in with_widgets, sorted(with_widgets)
+    wrong = [f"{name}: {module} -> {url.removeprefix(base)}" for name, modules in with_widgets.items()
+             for module, url in modules.items() if not url.startswith(dist)]
+    assert not wrong, "\n".join(wrong)
 
 
 def test_every_internal_link_and_anchor_resolves(built, crawl):
