@@ -1,5 +1,7 @@
 """ipywidgets explorers. Without a notebook front end (plain Python, headless runs) they draw one
-static figure of the default settings instead, so the same cell runs everywhere."""
+static figure of the default settings instead, so the same cell runs everywhere. In a notebook, the
+explorer's output also carries that figure as a PNG, which viewers that cannot run widgets (GitHub,
+nbviewer) show in its place; JupyterLab, Colab and the course website show the widget."""
 from __future__ import annotations
 
 import torch
@@ -66,5 +68,21 @@ def augmentation_explorer(images, labels=None, class_names=None, mean=None, std=
     resample.on_click(lambda _: setattr(seed, "value", seed.value + 1))
     box = widgets.VBox([widgets.HBox([padding, flip_p]), widgets.HBox([normalize, seed, resample]), output])
     redraw()
-    display(box)
+    display(with_static_fallback(box, augmentation_figure(images, mean=mean, std=std, class_names=class_names,
+                                                          labels=labels)), raw=True)
     return box
+
+
+def with_static_fallback(widget, fig) -> dict:
+    """The display bundle of ``widget`` plus ``fig`` as an ``image/png``: a front end that renders widgets
+    shows the widget (its renderer ranks first), any other viewer shows the picture. Closes ``fig``."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight")
+    plt.close(fig)
+    bundle = dict(widget._repr_mimebundle_() or {})
+    bundle["image/png"] = buffer.getvalue()
+    return bundle

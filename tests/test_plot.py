@@ -1,3 +1,4 @@
+import io
 import json
 
 import matplotlib
@@ -80,3 +81,16 @@ def test_augmentation_figure_varies_per_image_and_static_fallback():
     assert not widgets._has_frontend()  # plain pytest: no Jupyter kernel
     fig = widgets.augmentation_explorer(images, mean=(0.5,) * 3, std=(0.2,) * 3)
     assert fig.axes  # a static figure instead of a widget
+
+
+def test_a_widget_display_carries_a_static_picture_for_viewers_without_widgets():
+    import ipywidgets
+    from PIL import Image
+
+    images = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    slider = ipywidgets.IntSlider(value=3)
+    bundle = widgets.with_static_fallback(slider, widgets.augmentation_figure(images))
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == slider.model_id
+    picture = Image.open(io.BytesIO(bundle["image/png"]))
+    assert picture.width > 200 and picture.height > 50
+    assert "IntSlider" in bundle["text/plain"]
