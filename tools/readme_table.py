@@ -76,8 +76,12 @@ HEADLINES = {
         "{design_a_test_accuracy:.1%} vs {design_b_test_accuracy:.1%}",
         "{design_a_test_accuracy:.1%} 대 {design_b_test_accuracy:.1%}"),
     "05_vgg": Headline(
-        "test accuracy: VGG vs LeNet", "테스트 정확도: VGG 대 LeNet",
-        "{vgg_test_accuracy:.1%} vs {lenet_test_accuracy:.1%}", "{vgg_test_accuracy:.1%} 대 {lenet_test_accuracy:.1%}"),
+        "test accuracy, mean (lowest–highest) over seeds: VGG vs LeNet",
+        "테스트 정확도, 시드 평균(최저~최고): VGG 대 LeNet",
+        "{test_accuracy_vgg_mean:.1%} ({test_accuracy_vgg_low:.1%}–{test_accuracy_vgg_high:.1%}) vs "
+        "{test_accuracy_lenet_mean:.1%} ({test_accuracy_lenet_low:.1%}–{test_accuracy_lenet_high:.1%})",
+        "{test_accuracy_vgg_mean:.1%}({test_accuracy_vgg_low:.1%}~{test_accuracy_vgg_high:.1%}) 대 "
+        "{test_accuracy_lenet_mean:.1%}({test_accuracy_lenet_low:.1%}~{test_accuracy_lenet_high:.1%})"),
     "06_transfer_learning": Headline(
         "test accuracy with few CIFAR-10 labels: feature extraction / fine-tuning / from scratch",
         "CIFAR-10 레이블이 적을 때의 테스트 정확도: 특징 추출 / 미세 조정 / 처음부터 학습",
