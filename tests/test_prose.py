@@ -12,6 +12,7 @@ an expectation).
 """
 from __future__ import annotations
 
+import functools
 import io
 import re
 import tokenize
@@ -214,14 +215,16 @@ def test_key_takeaways_and_next_link(path):
 NOT_MEASURED = re.compile(r"not been measured yet|no full-mode run of this notebook has been recorded", re.I)
 
 
-def full_mode_records() -> set[str]:
+@functools.cache
+def full_mode_records() -> frozenset[str]:
+    """The notebooks with a successful full-mode record (read once per test session)."""
     import json
 
     from tools.paths import REPO
 
     path = REPO / "benchmarks" / "results" / "notebook_resources_full.json"
     records = json.loads(path.read_text())["notebooks"] if path.exists() else {}
-    return {stem for stem, record in records.items() if record.get("status") == "ok"}
+    return frozenset(stem for stem, record in records.items() if record.get("status") == "ok")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
