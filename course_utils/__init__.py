@@ -16,6 +16,8 @@
 - ``models``: models that later notebooks reuse (LeNet from 03, ResNet9 from 07, FashionCNN from 08)
 - ``pretrained``: torchvision pretrained models that fall back to random weights offline
 - ``sampling``: datasets and collate functions that go into DataLoader workers
+- ``distributed``: ``sync_batchnorm`` (BatchNorm over the global batch of all DDP ranks, also on the CPU) and
+  ``ddp_step_times`` (where a DDP step's time goes), for notebook 10
 """
 from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .checks import NonFiniteLossError
@@ -31,6 +33,7 @@ from .data import (
     stratified_split,
     targets_of,
 )
+from .distributed import AllReduceSum, CPUSyncBatchNorm2d, ddp_step_times, sync_batchnorm
 from .env import (
     RUN_MODES,
     detect_platform,
@@ -87,6 +90,8 @@ __all__ = [
     # datasets and collate functions for DataLoader workers
     "UNLABELED", "CsvImageDataset", "CsvRecordStream", "MaskedLabels",
     "pad_collate", "seed_worker",
+    # distributed training (notebook 10)
+    "AllReduceSum", "CPUSyncBatchNorm2d", "ddp_step_times", "sync_batchnorm",
 ]
 
 __version__ = "0.1.0"

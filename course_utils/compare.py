@@ -9,6 +9,9 @@ run of the other: their ranges (lowest to highest over the seeds) do not overlap
 (With 3 seeds each and no real difference, the ranges miss each other by chance in about 1 of 10
 comparisons: all 3 runs of one variant above all 3 of the other has probability 2/20. The rule is strict on
 purpose; more seeds make it both more sensitive and safer.)
+
+The same rule ranks repeats of anything noisy, e.g. timings: ``repeat="run"`` makes the sentences speak of runs
+instead of seeds.
 """
 from __future__ import annotations
 
@@ -21,14 +24,18 @@ import numpy as np
 class Comparison:
     """Runs of several variants, each repeated over seeds; see :func:`compare_runs`."""
 
-    def __init__(self, runs: Mapping[str, Sequence[float]], metric: str, higher_is_better: bool, percent: bool):
+    def __init__(self, runs: Mapping[str, Sequence[float]], metric: str, higher_is_better: bool, percent: bool,
+                 repeat: str = "seed"):
+        if not (isinstance(repeat, str) and repeat.isalpha()):
+            raise ValueError(f"repeat names one repeat of a variant in one word, e.g. 'seed' or 'run', got {repeat!r}")
+        self.repeat, self.repeats = repeat, repeat + "s"
         if len(runs) < 2:
             raise ValueError(f"compare_runs needs at least two variants to compare, got {list(runs)}")
         self.runs: dict[str, np.ndarray] = {}
         for name, values in runs.items():
             array = np.asarray(list(values) if not hasattr(values, "__array__") else values, dtype=float).ravel()
             if array.size == 0:
-                raise ValueError(f"variant {name!r} has no runs: pass one value per seed, e.g. [0.55, 0.57, 0.56]")
+                raise ValueError(f"variant {name!r} has no runs: pass one value per {repeat}, e.g. [0.55, 0.57, 0.56]")
             if not np.isfinite(array).all():
                 raise ValueError(f"variant {name!r} has a value that is not a finite number: {array.tolist()}")
             self.runs[str(name)] = array
@@ -67,8 +74,9 @@ class Comparison:
         low, high = self.low_high(name)
         n = len(self.runs[name])
         if n == 1:
-            return f"{name} {self._fmt(self.mean(name))} (1 seed)"
-        return f"{name} {self._fmt(self.mean(name))} ({self._fmt(low).rstrip('%')}–{self._fmt(high)}, {n} seeds)"
+            return f"{name} {self._fmt(self.mean(name))} (1 {self.repeat})"
+        return (f"{name} {self._fmt(self.mean(name))} ({self._fmt(low).rstrip('%')}–{self._fmt(high)}, "
+                f"{n} {self.repeats})")
 
     def verdict(self, a: str | None = None, b: str | None = None) -> str:
         """One sentence on ``a`` vs ``b`` (default: the best mean vs the second best)."""
@@ -77,14 +85,14 @@ class Comparison:
             if name not in self.runs:
                 raise KeyError(f"no variant named {name!r}; the variants are {list(self.runs)}")
         if min(len(self.runs[a]), len(self.runs[b])) < 2:
-            return (f"{self.describe(a)} vs {self.describe(b)}: with one run of a variant its spread over seeds is "
-                    f"unknown, so this does not rank them. Run more seeds.")
+            return (f"{self.describe(a)} vs {self.describe(b)}: with one run of a variant its spread over "
+                    f"{self.repeats} is unknown, so this does not rank them. Run more {self.repeats}.")
         first, second = sorted((a, b), key=self.mean, reverse=self.higher_is_better)
         if self.ahead(first, second):
-            return (f"{first} is ahead of {second} on {self.metric}: every seed of {first} beat every seed of "
-                    f"{second} ({self.describe(first)}; {self.describe(second)}).")
-        return (f"{first} and {second} are within the seed-to-seed spread on {self.metric}: their ranges overlap "
-                f"({self.describe(first)}; {self.describe(second)}).")
+            return (f"{first} is ahead of {second} on {self.metric}: every {self.repeat} of {first} beat every "
+                    f"{self.repeat} of {second} ({self.describe(first)}; {self.describe(second)}).")
+        return (f"{first} and {second} are within the {self.repeat}-to-{self.repeat} spread on {self.metric}: "
+                f"their ranges overlap ({self.describe(first)}; {self.describe(second)}).")
 
     def summary(self) -> str:
         """The best variant against each of the others, one sentence each."""
@@ -100,7 +108,7 @@ class Comparison:
         rows = []
         for name in self.order:
             values = self.runs[name]
-            rows.append({"variant": name, "seeds": len(values), f"mean{unit}": scale * values.mean(),
+            rows.append({"variant": name, self.repeats: len(values), f"mean{unit}": scale * values.mean(),
                          f"lowest{unit}": scale * values.min(), f"highest{unit}": scale * values.max(),
                          f"std{unit}": scale * values.std(ddof=1) if len(values) > 1 else math.nan})
         return pd.DataFrame(rows).set_index("variant").round(2)
@@ -117,10 +125,10 @@ class Comparison:
         for x, name in enumerate(names):
             values = scale * self.runs[name]
             ax.vlines(x, values.min(), values.max(), color="#9ecae1", linewidth=7,
-                      label="range over seeds" if x == 0 else None)
+                      label=f"range over {self.repeats}" if x == 0 else None)
             ax.hlines(values.mean(), x - 0.22, x + 0.22, color="#c0392b", linewidth=2, label="mean" if x == 0 else None)
             ax.scatter(np.full(len(values), x), values, color="#08306b", zorder=3, s=20,
-                       label="one seed" if x == 0 else None)
+                       label=f"one {self.repeat}" if x == 0 else None)
         ax.set_xticks(range(len(names)), names)
         ax.set_xlim(-0.6, len(names) - 0.4)
         low = min(scale * v.min() for v in self.runs.values())
@@ -128,7 +136,7 @@ class Comparison:
         margin = max(0.5 if self.percent else 1e-3, 0.15 * (high - low))
         ax.set_ylim(low - margin, high + margin)
         ax.set_ylabel(f"{self.metric} (%)" if self.percent else self.metric)
-        ax.set_title(title or f"{self.metric} over seeds")
+        ax.set_title(title or f"{self.metric} over {self.repeats}")
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=3, fontsize="small", frameon=False)
         ax.grid(axis="y", alpha=0.3)
         ax.figure.tight_layout()
@@ -154,11 +162,13 @@ class Comparison:
 
 
 def compare_runs(runs: Mapping[str, Sequence[float]], *, metric: str = "test accuracy",
-                 higher_is_better: bool = True, percent: bool = True) -> Comparison:
+                 higher_is_better: bool = True, percent: bool = True, repeat: str = "seed") -> Comparison:
     """Compare variants that were each run with several seeds.
 
     ``runs`` maps a variant's name to its values, one per seed, e.g. ``{"ReLU": [0.56, 0.57, 0.55],
     "tanh": [0.55, 0.56, 0.56]}``. ``percent`` formats values in 0..1 as percentages; set
-    ``higher_is_better=False`` for a loss or a time. See the module docstring for the rule.
+    ``higher_is_better=False`` for a loss or a time. ``repeat`` is the word for one repeat in the sentences,
+    the table and the figure: ``"seed"``, or ``"run"`` for repeats that do not change the seed (timings). See the
+    module docstring for the rule.
     """
-    return Comparison(runs, metric, higher_is_better, percent)
+    return Comparison(runs, metric, higher_is_better, percent, repeat)

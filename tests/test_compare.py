@@ -58,6 +58,21 @@ def test_table_results_and_plot():
     assert "<table" in c._repr_html_() and "ReLU is ahead of tanh" in c._repr_html_()
 
 
+def test_repeats_that_are_not_seeds_are_named_as_such():
+    """Timings repeated with the same seed: the sentences, the table and the figure speak of runs."""
+    c = cu.compare_runs({"threads": [5.0, 5.2, 5.1], "processes": [4.0, 4.2, 4.1]}, metric="images/s",
+                        percent=False, repeat="run")
+    assert c.verdict() == ("threads is ahead of processes on images/s: every run of threads beat every run of "
+                           "processes (threads 5.1 (5–5.2, 3 runs); processes 4.1 (4–4.2, 3 runs)).")
+    assert "within the run-to-run spread" in cu.compare_runs({"a": [1, 3], "b": [2, 4]}, repeat="run").verdict()
+    assert "seed" not in c.summary() + str(c.table()) and c.table().loc["threads", "runs"] == 3
+    axis = c.plot().axes[0]
+    assert axis.get_title() == "images/s over runs"
+    assert [t.get_text() for t in axis.get_legend().get_texts()] == ["range over runs", "mean", "one run"]
+    with pytest.raises(ValueError, match="one word, e.g. 'seed' or 'run'"):
+        cu.compare_runs({"a": [1, 2], "b": [1, 2]}, repeat="two runs")
+
+
 @pytest.mark.parametrize("runs, match", [
     ({"a": [0.5]}, "at least two variants"),
     ({"a": [0.5], "b": []}, "has no runs"),

@@ -62,8 +62,7 @@ def torchrun(script: Path, processes: int, *args, timeout: float = LAUNCH_TIMEOU
 
 def tiny_job(folder: Path, name: str, **changes) -> list:
     settings = {"epochs": 2, "train-images": TRAIN_IMAGES, "test-images": 100, "global-batch": GLOBAL_BATCH,
-                "device": "cpu", "threads": 1, "timeout": 60, "out": folder / f"{name}.json",
-                "checkpoint": folder / f"{name}.pt", **changes}
+                "device": "cpu", "threads": 1, "timeout": 60, "out": folder / f"{name}.json", **changes}
     return [item for key, value in settings.items() for item in (f"--{key}", value)]
 
 
@@ -120,7 +119,15 @@ def test_distributed_sampler_shards_every_epoch(two_ranks):
     assert shards["0"][0] != shards["1"][0], "set_epoch must reshuffle between epochs"
 
 
-def test_every_rank_ends_with_rank_0s_weights(two_ranks):
+def test_the_step_is_timed_in_parts(two_ranks):
+    """Section 9's breakdown: forward + backward alone, the whole DDP step, an all-reduce of the gradients' size."""
+    times = two_ranks["step_seconds"]
+    assert set(times) == {"step", "compute", "all_reduce"} and min(times.values()) > 0, times
+    assert max(times.values()) < 60, f"one step of {GLOBAL_BATCH // 2} images per rank cannot take a minute: {times}"
+
+
+def test_every_rank_ends_with_rank_0s_weights(two_ranks, script):
+    assert (script.parent / "two_ranks.pt").is_file(), "rank 0 saves the weights next to the results (--out, .pt)"
     ranks = two_ranks["ranks"]
     assert ranks[0]["weight_sum_before_ddp"] != ranks[1]["weight_sum_before_ddp"], "seeds per rank: different init"
     assert ranks[1]["weight_sum_after_ddp"] == ranks[0]["weight_sum_before_ddp"], "DDP broadcasts rank 0's weights"
