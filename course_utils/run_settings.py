@@ -72,10 +72,11 @@ class RunSettings:
     def check(self, ok: bool, message: str, *, measured: bool = False) -> bool | None:
         """A self-check on a result: a plain ``assert`` in smoke and fast mode; in full mode it goes through
         ``check_full_mode``, which skips it when knobs were overridden (it cannot hold on less data) and only
-        warns for a threshold that was never measured in full mode (``measured=False``)."""
+        warns for a threshold that was never measured in full mode (``measured=False``). Returns None in smoke
+        and fast mode (a failed check raises), so that a check on a cell's last line prints nothing."""
         if self.mode != "full":
             assert ok, message
-            return True
+            return None
         return check_full_mode(ok, message, run_mode=self.mode, full_size=self.full_size, measured=measured)
 
     def check_full_mode(self, ok: bool, expectation: str, *, measured: bool = False) -> bool | None:

@@ -83,10 +83,17 @@ HEADLINES = {
         "{test_accuracy_vgg_mean:.1%}({test_accuracy_vgg_low:.1%}~{test_accuracy_vgg_high:.1%}) 대 "
         "{test_accuracy_lenet_mean:.1%}({test_accuracy_lenet_low:.1%}~{test_accuracy_lenet_high:.1%})"),
     "06_transfer_learning": Headline(
-        "test accuracy with few CIFAR-10 labels: feature extraction / fine-tuning / from scratch",
-        "CIFAR-10 레이블이 적을 때의 테스트 정확도: 특징 추출 / 미세 조정 / 처음부터 학습",
-        "{transfer_feature_extraction_test_accuracy:.1%} / {transfer_finetune_test_accuracy:.1%} / "
-        "{transfer_scratch_test_accuracy:.1%}"),
+        "test accuracy with few CIFAR-10 labels, mean (lowest–highest) over seeds: feature extraction / "
+        "fine-tuning / from scratch",
+        "CIFAR-10 레이블이 적을 때의 테스트 정확도, 시드 평균(최저~최고): 특징 추출 / 미세 조정 / 처음부터 학습",
+        "{transfer_feature_extraction_test_accuracy:.1%} ({transfer_feature_extraction_low:.1%}–"
+        "{transfer_feature_extraction_high:.1%}) / {transfer_finetune_test_accuracy:.1%} ({transfer_finetune_low:.1%}–"
+        "{transfer_finetune_high:.1%}) / {transfer_scratch_test_accuracy:.1%} ({transfer_scratch_low:.1%}–"
+        "{transfer_scratch_high:.1%})",
+        "{transfer_feature_extraction_test_accuracy:.1%}({transfer_feature_extraction_low:.1%}~"
+        "{transfer_feature_extraction_high:.1%}) / {transfer_finetune_test_accuracy:.1%}({transfer_finetune_low:.1%}~"
+        "{transfer_finetune_high:.1%}) / {transfer_scratch_test_accuracy:.1%}({transfer_scratch_low:.1%}~"
+        "{transfer_scratch_high:.1%})"),
     "07_resnet": Headline("ResNet-9 test accuracy", "ResNet-9의 테스트 정확도", "{test_accuracy:.1%}"),
     "08_dataset_sampler_internals": Headline(
         "test accuracy of the original post's CNN", "원본 글에 나온 CNN의 테스트 정확도", "{cnn_test_accuracy:.1%}"),
