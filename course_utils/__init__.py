@@ -13,6 +13,8 @@
 - ``selfcheck``: self-checks whose threshold only holds in a full-size, full-mode run
 - ``run_settings``: ``RunSettings``, each notebook's sizes per run mode, and its self-checks
 - ``compare``: ``compare_runs``, variants repeated over seeds, ranked only beyond their spread
+- ``equivalence``: ``check_same_outputs``, ``check_same_batches``: a package copy behaves like the notebook's
+  code, with a control that must differ
 - ``models``: models that later notebooks reuse (LeNet from 03, ResNet9 from 07, FashionCNN from 08)
 - ``pretrained``: torchvision pretrained models that fall back to random weights offline
 - ``sampling``: datasets and collate functions that go into DataLoader workers
@@ -43,6 +45,7 @@ from .env import (
     resolve_run_mode,
     seed_everything,
 )
+from .equivalence import NotEquivalentError, SameBehaviour, check_same_batches, check_same_outputs
 from .evaluation import evaluate, per_class_accuracy, predict
 from .gpu_loader import GPULoader
 from .models import FashionCNN, LeNet, ResidualBlock, ResNet9
@@ -87,6 +90,8 @@ __all__ = [
     # figures and results
     "plot_confusion_matrix", "plot_history", "plot_per_class_accuracy", "show_images", "unnormalize",
     "show_results", "FullModeExpectationWarning", "check_full_mode", "Comparison", "compare_runs",
+    # a package copy checked against the notebook's code
+    "NotEquivalentError", "SameBehaviour", "check_same_batches", "check_same_outputs",
     # datasets and collate functions for DataLoader workers
     "UNLABELED", "CsvImageDataset", "CsvRecordStream", "MaskedLabels",
     "pad_collate", "seed_worker",
