@@ -41,42 +41,39 @@ def _images(n=100, size=32, seed=0):
     return rng.integers(0, 256, size=(n, size, size, 3), dtype=np.uint8), rng.integers(0, 10, size=n)
 
 
-def _batches(loader, epochs):
-    return [(x.clone(), y.clone()) for _ in range(epochs) for x, y in loader]
-
-
-def _pair(notebook, images, labels, batch_size, padding, seed_notebook, seed_package):
-    ours = notebook["SimpleGPULoader"](images, labels, batch_size=batch_size, mean=MEAN, std=STD, padding=padding,
-                                       seed=seed_notebook)
-    package = cu.GPULoader(images, labels, batch_size=batch_size, mean=MEAN, std=STD, shuffle=True,
-                           crop_padding=padding, flip=True, drop_last=True, seed=seed_package)
-    return ours, package
+def _loader(notebook, images, labels, batch_size, padding, seed, package=False):
+    if package:
+        return cu.GPULoader(images, labels, batch_size=batch_size, mean=MEAN, std=STD, shuffle=True,
+                            crop_padding=padding, flip=True, drop_last=True, seed=seed)
+    return notebook["SimpleGPULoader"](images, labels, batch_size=batch_size, mean=MEAN, std=STD, padding=padding,
+                                       seed=seed)
 
 
 @pytest.mark.parametrize(("batch_size", "padding"), [(32, 4), (25, 2), (16, 0)])
 def test_loader_same_batches_as_package_over_epochs(notebook, batch_size, padding):
     images, labels = _images()
-    ours, package = _pair(notebook, images, labels, batch_size, padding, seed_notebook=3, seed_package=3)
+    ours = _loader(notebook, images, labels, batch_size, padding, seed=3)
+    package = _loader(notebook, images, labels, batch_size, padding, seed=3, package=True)
+    other_seed = _loader(notebook, images, labels, batch_size, padding, seed=4, package=True)
     assert len(ours) == len(package) == len(images) // batch_size
     epochs = 4
-    a, b = _batches(ours, epochs), _batches(package, epochs)
-    assert len(a) == len(b) == epochs * len(package)
-    for i, ((x1, y1), (x2, y2)) in enumerate(zip(a, b, strict=True)):
-        assert x1.dtype == x2.dtype == torch.float32 and y1.dtype == y2.dtype == torch.int64
-        assert torch.equal(x1, x2), f"batch {i}: images differ"
-        assert torch.equal(y1, y2), f"batch {i}: labels differ"
+    same = cu.check_same_batches(ours, package, control=other_seed, epochs=epochs)
+    assert same.compared == epochs * len(package)
+    x, y = next(iter(ours))
+    assert x.dtype == torch.float32 and y.dtype == torch.int64
     # each epoch draws new random numbers: epoch 2 is not a repeat of epoch 1
-    per_epoch = len(package)
-    assert not torch.equal(a[0][0], a[per_epoch][0])
+    first, second = next(iter(package))[0], next(iter(package))[0]
+    assert not torch.equal(first, second)
 
 
-def test_loader_different_seed_differs(notebook):
-    """The control: the comparison above would be worthless if every seed gave the same batches."""
+def test_loader_check_detects_a_different_loader(notebook):
+    """The control: another seed (in the notebook's loader) is not accepted as the package's batches."""
     images, labels = _images()
-    ours, package = _pair(notebook, images, labels, 32, 4, seed_notebook=0, seed_package=1)
-    (x1, y1), (x2, y2) = next(iter(ours)), next(iter(package))
-    assert not torch.equal(x1, x2)
-    assert not torch.equal(y1, y2)
+    ours = _loader(notebook, images, labels, 32, 4, seed=0)
+    package = _loader(notebook, images, labels, 32, 4, seed=1, package=True)
+    control = _loader(notebook, images, labels, 32, 4, seed=2, package=True)
+    with pytest.raises(cu.NotEquivalentError, match="batch 0"):
+        cu.check_same_batches(ours, package, control=control)
 
 
 def test_loader_batch_is_per_image_crop_flip_normalize(notebook):
@@ -100,49 +97,35 @@ def test_loader_batch_is_per_image_crop_flip_normalize(notebook):
         assert batch_labels[i] == labels[k]
 
 
-def _randomize(model, seed=0):
-    """Non-default BatchNorm scales, shifts and running statistics, so that copying them matters."""
-    torch.manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            nn.init.uniform_(module.weight, 0.5, 1.5)
-            nn.init.uniform_(module.bias, -0.5, 0.5)
-    model.train()
-    with torch.no_grad():
-        for _ in range(2):
-            model(torch.randn(8, 3, 32, 32))
-    return model.eval()
+def _other_logit_scale(widths):
+    return cu.ResNet9(widths=widths, logit_scale=1.0)
+
+
+def _average_pooling(widths):
+    model = cu.ResNet9(widths=widths)
+    model.features[6] = nn.AdaptiveAvgPool2d(1)
+    return model
 
 
 @pytest.mark.parametrize("widths", [(8, 16, 32, 64), (16, 32, 64, 128)])
 def test_resnet9_same_outputs_both_ways(notebook, widths):
     x = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-    ours = _randomize(notebook["ResNet9"](widths=widths), seed=0)
-    package = cu.ResNet9(widths=widths)
-    package.load_state_dict(ours.state_dict())  # strict: every name and shape must match
-    with torch.no_grad():
-        torch.testing.assert_close(package.eval()(x), ours(x), rtol=0, atol=1e-6)
+    # the notebook's weights in the package's network (load_state_dict is strict: every name and shape must match)
+    same = cu.check_same_outputs(notebook["ResNet9"](widths=widths), cu.ResNet9(widths=widths), x,
+                                 control=_other_logit_scale(widths), seed=0)
+    assert same.compared == 6 * 10
     # and the other way round: the package's weights in the notebook's network
-    package = _randomize(cu.ResNet9(widths=widths), seed=1)
-    ours = notebook["ResNet9"](widths=widths)
-    ours.load_state_dict(package.state_dict())
-    with torch.no_grad():
-        torch.testing.assert_close(ours.eval()(x), package(x), rtol=0, atol=1e-6)
+    cu.check_same_outputs(cu.ResNet9(widths=widths), notebook["ResNet9"](widths=widths), x,
+                          control=_average_pooling(widths), seed=1)
 
 
-def test_resnet9_check_detects_a_different_network(notebook):
-    """Controls: same parameter shapes, different behaviour (logit scale, pooling) must not pass."""
+@pytest.mark.parametrize("other", [_other_logit_scale, _average_pooling])
+def test_resnet9_check_detects_a_different_network(notebook, other):
+    """Controls: same parameter shapes, different behaviour (logit scale, pooling) must not pass as a copy."""
     widths = (8, 16, 32, 64)
     x = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-    ours = _randomize(notebook["ResNet9"](widths=widths))
-    other_scale = cu.ResNet9(widths=widths, logit_scale=1.0)
-    avg_pool = cu.ResNet9(widths=widths)
-    avg_pool.features[6] = nn.AdaptiveAvgPool2d(1)
-    with torch.no_grad():
-        reference = ours(x)
-        for other in (other_scale, avg_pool):
-            other.load_state_dict(ours.state_dict())
-            assert not torch.allclose(other.eval()(x), reference, rtol=0, atol=1e-6)
+    with pytest.raises(cu.NotEquivalentError, match="computes something else"):
+        cu.check_same_outputs(notebook["ResNet9"](widths=widths), other(widths), x, control=other(widths))
 
 
 # -- the benchmark's copy of the recipe ------------------------------------------------------------------------
