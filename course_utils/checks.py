@@ -199,10 +199,19 @@ def loss_function(loss_fn, where: str) -> None:
 
 
 def fit_arguments(model, train_loader, val_loader, optimizer, *, epochs, loss_fn, scheduler, scheduler_per_batch,
-                  patience, monitor, checkpoint_path) -> None:
+                  patience, monitor, checkpoint_path, validate_every=1) -> None:
     """Everything ``fit`` can check before the first epoch."""
     where = "fit"
     positive_int(epochs, "epochs", where)
+    positive_int(validate_every, "validate_every (evaluate after every n-th epoch and after the last)", where)
+    if validate_every != 1:
+        needs = ("early stopping (patience)" if patience is not None else
+                 "ReduceLROnPlateau" if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) else None)
+        if needs:
+            raise ValueError(f"{where}: {needs} needs the validation {monitor.removeprefix('val_')} after every "
+                             f"epoch, but validate_every={validate_every} evaluates only after every "
+                             f"{validate_every}-th. Pass validate_every=1, or drop "
+                             f"{'patience' if patience is not None else 'the scheduler'}.")
     if patience is not None:
         positive_int(patience, "patience (epochs without improvement before stopping; None: never stop early)",
                      where)

@@ -37,6 +37,9 @@ def last_history() -> History | None:
     return _last_history
 
 
+NOT_VALIDATED = {"loss": float("nan"), "accuracy": float("nan")}  # a History row of an epoch fit did not evaluate
+
+
 class History(dict):
     """Per-epoch metrics: a dict of equal-length lists (``pandas.DataFrame(history)`` makes a table).
 
@@ -156,6 +159,7 @@ def fit(
     channels_last: bool = False,
     tta_flip: bool = False,
     progress: bool = True,
+    validate_every: int = 1,
 ) -> History:
     """Train for ``epochs`` epochs, evaluating on ``val_loader`` after each; return a ``History``.
 
@@ -175,14 +179,18 @@ def fit(
       stops the cell, and ``cu.last_history()`` returns the history so far. A NaN or infinite loss (training or
       validation) raises ``NonFiniteLossError`` after restoring the best weights; the history is in
       ``error.history``.
+    - ``validate_every``: evaluate only after every ``validate_every``-th epoch and after the last one (e.g.
+      ``validate_every=epochs``: once, at the end), when only the final numbers are used; the other epochs'
+      rows have NaN validation values, and the best epoch is chosen among the evaluated ones. Early stopping
+      and ``ReduceLROnPlateau`` need a validation value after every epoch, so they need ``validate_every=1``.
     """
     device = checks.model_device(model, device, "fit")
     checks.fit_arguments(model, train_loader, val_loader, optimizer, epochs=epochs, loss_fn=loss_fn,
                          scheduler=scheduler, scheduler_per_batch=scheduler_per_batch, patience=patience,
-                         monitor=monitor, checkpoint_path=checkpoint_path)
+                         monitor=monitor, checkpoint_path=checkpoint_path, validate_every=validate_every)
     check_first_batch(model, val_loader, "val_loader", device, loss_fn=loss_fn, mixed_precision=mixed_precision,
                       channels_last=channels_last, tta_flip=tta_flip)  # before an epoch of training, not after
-    epochs = int(epochs)
+    epochs, validate_every = int(epochs), int(validate_every)
     if restore_best is None:
         restore_best = patience is not None or checkpoint_path is not None
     if channels_last:
@@ -198,7 +206,8 @@ def fit(
             start = time.perf_counter()
             train = train_one_epoch(model, train_loader, optimizer, epoch=epoch, progress=progress,
                                     scheduler=scheduler if scheduler_per_batch else None, **common)
-            val = evaluate(model, val_loader, tta_flip=tta_flip, **common)
+            validated = epoch % validate_every == 0 or epoch == epochs
+            val = evaluate(model, val_loader, tta_flip=tta_flip, **common) if validated else NOT_VALIDATED
             if plateau:
                 scheduler.step(val[metric])
             elif scheduler is not None and not scheduler_per_batch:
@@ -208,6 +217,8 @@ def fit(
             history.append(epoch=epoch, train_loss=train["loss"], train_accuracy=train["accuracy"],
                            val_loss=val["loss"], val_accuracy=val["accuracy"], lr=train["lr"],
                            seconds=time.perf_counter() - start)
+            if not validated:
+                continue
             epoch_bar.set_postfix(val_acc=f"{val['accuracy']:.3f}", val_loss=f"{val['loss']:.3f}")
             if not math.isfinite(val["loss"]):
                 raise NonFiniteLossError(f"The validation loss is {val['loss']} after epoch {epoch}: the model's "

@@ -38,6 +38,57 @@ def test_same_seed_same_numbers_on_cpu(blobs):
         assert a[key] == b[key]
 
 
+def test_validate_every_evaluates_less_and_trains_the_same(blobs, monkeypatch):
+    """validate_every=k evaluates after every k-th epoch and after the last; training is unchanged."""
+    def run(**options):
+        torch.manual_seed(3)
+        model = TinyNet()
+        train = DataLoader(blobs, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(3))
+        return cu.fit(model, train, DataLoader(make_blobs(n=64, seed=0), batch_size=64), _sgd(model), epochs=5,
+                      progress=False, **options)
+
+    evaluated = []
+    evaluate = cu.train.evaluate
+    monkeypatch.setattr(cu.train, "evaluate", lambda *a, **k: evaluated.append(1) or evaluate(*a, **k))
+    every = run()
+    assert len(evaluated) == 5
+    evaluated.clear()
+    sparse = run(validate_every=2)
+    assert len(evaluated) == 3  # after epochs 2, 4 and 5 (the last)
+    assert sparse["epoch"] == [1, 2, 3, 4, 5]
+    assert sparse["train_loss"] == every["train_loss"] and sparse["train_accuracy"] == every["train_accuracy"]
+    for epoch in range(5):
+        if epoch + 1 in (2, 4, 5):
+            assert sparse["val_loss"][epoch] == every["val_loss"][epoch]
+            assert sparse["val_accuracy"][epoch] == every["val_accuracy"][epoch]
+        else:
+            assert math.isnan(sparse["val_loss"][epoch]) and math.isnan(sparse["val_accuracy"][epoch])
+    assert sparse.best_epoch in (2, 4, 5)
+    evaluated.clear()
+    once = run(validate_every=5)
+    assert len(evaluated) == 1 and once.best_epoch == 5
+    assert once["val_accuracy"][-1] == every["val_accuracy"][-1]
+
+
+@pytest.mark.parametrize(("options", "match"), [
+    (dict(validate_every=0), "validate_every .* at least 1"),
+    (dict(validate_every=1.5), "validate_every .* whole number"),
+    (dict(validate_every=2, patience=2), "early stopping .* after every epoch.*validate_every=1"),
+])
+def test_validate_every_bad_input(loaders, options, match):
+    model = TinyNet()
+    with pytest.raises(ValueError, match=match):
+        cu.fit(model, *loaders, _sgd(model), epochs=4, progress=False, **options)
+
+
+def test_validate_every_refuses_reduce_on_plateau(loaders):
+    model = TinyNet()
+    opt = _sgd(model)
+    plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(opt)
+    with pytest.raises(ValueError, match="ReduceLROnPlateau needs the validation loss after every epoch"):
+        cu.fit(model, *loaders, opt, epochs=4, scheduler=plateau, validate_every=2, progress=False)
+
+
 def test_evaluate_and_tta(loaders):
     model = TinyNet()
     result = cu.evaluate(model, loaders[1])
