@@ -1,5 +1,6 @@
 import os
 import re
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -27,6 +28,27 @@ def _share_the_cores() -> None:
 
 
 _share_the_cores()
+
+# The browser tests (test_browser.py, test_site.py) drive Chromium through Playwright. Without them they skip,
+# except in CI, where .ci/run sets CI_REQUIRE_BROWSER=1 and a missing browser fails the run.
+CHROMIUM = os.environ.get("COURSE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+BROWSER_REQUIRED = os.environ.get("CI_REQUIRE_BROWSER") == "1"
+
+
+def require_browser() -> str:
+    """The Chromium executable to launch; skips the test when Playwright or Chromium is missing (fails it in CI)."""
+    try:
+        import playwright.sync_api  # noqa: F401
+        missing = None
+    except ImportError:
+        missing = "playwright is not installed (pip install -r requirements-dev.txt)"
+    if missing is None and not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        missing = f"no Chromium at {CHROMIUM} (apt-get install chromium, or set COURSE_CHROMIUM)"
+    if missing:
+        if BROWSER_REQUIRED:
+            pytest.fail(f"CI_REQUIRE_BROWSER=1 but {missing}")
+        pytest.skip(missing)
+    return CHROMIUM
 
 
 def _nbval_cell_timeout() -> int:

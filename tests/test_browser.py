@@ -12,7 +12,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -22,26 +21,16 @@ import urllib.request
 
 import pytest
 
+from conftest import require_browser
 from tools import nbkit
 from tools.paths import NOTEBOOK_DIR, REPO
 
 NOTEBOOK = NOTEBOOK_DIR / "02_normalization_and_augmentation.ipynb"
 EXPLORER_CALL = "augmentation_explorer("
 ARTIFACTS = REPO / "artifacts" / "browser"
-CHROMIUM = os.environ.get("COURSE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-REQUIRED = os.environ.get("CI_REQUIRE_BROWSER") == "1"
 SERVER_START_S = 120
 RUN_TIMEOUT_MS = 300_000  # the cells up to the explorer, in smoke mode, on a busy 2-core machine
 
-
-def _missing_browser() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install -r requirements-dev.txt)"
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        return f"no Chromium at {CHROMIUM} (apt-get install chromium, or set COURSE_CHROMIUM)"
-    return None
 
 
 def _free_port() -> int:
@@ -128,11 +117,7 @@ def _explorer_cell_index() -> int:
 
 
 def test_augmentation_explorer_in_jupyterlab(request):
-    missing = _missing_browser()
-    if missing:
-        if REQUIRED:
-            pytest.fail(f"CI_REQUIRE_BROWSER=1 but {missing}")
-        pytest.skip(missing)
+    chromium_path = require_browser()
     from playwright.sync_api import expect, sync_playwright
 
     server = request.getfixturevalue("lab_server")
@@ -140,7 +125,7 @@ def test_augmentation_explorer_in_jupyterlab(request):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     url = f"{server['base']}/lab/tree/notebooks/{NOTEBOOK.name}?token={server['token']}"
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        browser = pw.chromium.launch(executable_path=chromium_path, headless=True)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(url)
@@ -206,17 +191,13 @@ def test_markdown_renders_in_jupyterlab(request):
     """What a person sees when opening a notebook (nothing run): the title cell's two badges are images, not
     Markdown printed as text (issue 24's bug: a badge line starting with an HTML comment), and headings, tables
     and links render."""
-    missing = _missing_browser()
-    if missing:
-        if REQUIRED:
-            pytest.fail(f"CI_REQUIRE_BROWSER=1 but {missing}")
-        pytest.skip(missing)
+    chromium_path = require_browser()
     from playwright.sync_api import expect, sync_playwright
 
     server = request.getfixturevalue("lab_server")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        browser = pw.chromium.launch(executable_path=chromium_path, headless=True)
         try:
             for name in RENDERED:
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -7,7 +7,6 @@ in artifacts/site-screenshots/.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -17,24 +16,14 @@ from urllib.parse import unquote, urldefrag, urljoin, urlparse
 
 import pytest
 
+from conftest import BROWSER_REQUIRED, require_browser
 from tools import links, nbkit, site
 from tools.paths import REPO
 
 OUT = REPO / "artifacts" / "site"
 SHOTS = REPO / "artifacts" / "site-screenshots"
-CHROMIUM = os.environ.get("COURSE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-REQUIRED = os.environ.get("CI_REQUIRE_BROWSER") == "1"
 SEARCHES = {"en": ("DataLoader", "notebooks/01_"), "ko": ("데이터셋과", "notebooks/ko/01_")}
 
-
-def _missing_browser() -> str | None:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (pip install -r requirements-dev.txt)"
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        return f"no Chromium at {CHROMIUM} (apt-get install chromium, or set COURSE_CHROMIUM)"
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +45,11 @@ def served(built):
 
 @pytest.fixture(scope="module")
 def browser():
-    missing = _missing_browser()
-    if missing:
-        if REQUIRED:
-            pytest.fail(f"CI_REQUIRE_BROWSER=1 but {missing}")
-        pytest.skip(missing)
+    chromium_path = require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        chromium = pw.chromium.launch(executable_path=chromium_path, headless=True)
         try:
             yield chromium
         finally:
@@ -308,7 +293,7 @@ def test_a_korean_font_is_installed_for_the_browser():
     fc_list = shutil.which("fc-list")
     listed = subprocess.run([fc_list, ":lang=ko"], capture_output=True, text=True) if fc_list else None
     if not (listed and listed.stdout.strip()):
-        if REQUIRED:
+        if BROWSER_REQUIRED:
             pytest.fail("CI_REQUIRE_BROWSER=1 but no Korean font is installed (apt-get install fonts-nanum)")
         pytest.skip("no Korean font (apt-get install fonts-nanum)")
 
