@@ -119,6 +119,21 @@ def test_plan_skips_what_is_recorded_for_the_current_code(tmp_path):
     assert "02" in [w.key for w in todo] and "other code" in notes["02"]
 
 
+def test_estimate_takes_the_longer_of_a_recorded_run_and_a_guess(tmp_path):
+    """A recorded GPU run of older code can be shorter than what the code does now (08 trains 3 seeds since);
+    the guess, written for the current code, then wins. A stopped attempt wins over both."""
+    work = gpu_run.Work("08", ("fashion_mnist",), 330, "guess: 3 seeds now")
+    stem = gpu_run.notebook_path("08").stem
+    short = {stem: {"status": "ok", "seconds": 120.0, "gpu": "NVIDIA H200", "measured_at": "2026-11-26"}}
+    seconds, basis = gpu_run.estimate(work, short)
+    assert seconds == 330 and "guess: 3 seeds now" in basis and "120 s" in basis
+    long = {stem: dict(short[stem], seconds=400.0)}
+    assert gpu_run.estimate(work, long) == (440, "recorded 400 s on NVIDIA H200 (2026-11-26), +10%")
+    stopped = {stem: dict(short[stem], last_attempt={"stopped_at_budget": True, "seconds": 300.0})}
+    assert gpu_run.estimate(work, stopped)[0] == 450
+    assert gpu_run.estimate(work, {}) == (330, "guess: 3 seeds now")
+
+
 # -- the wheels ----------------------------------------------------------------------------------------------
 
 def test_wheels_are_pinned_to_ci_and_not_already_on_the_gpu_machine(tmp_path):
