@@ -178,8 +178,9 @@ def bench_airbench(train, test, device, runs):
             os.chdir(cwd)
     return {"status": "ok", "version": version, "runs": runs, "train_seconds": statistics.median(seconds),
             "accuracy": statistics.median(accuracies), "train_seconds_all": seconds, "accuracy_all": accuracies,
-            "timing": "wall clock of airbench.train94(train_loader, verbose=False): model set-up and training; "
-                      "data loading and the final TTA evaluation excluded"}
+            "timing": "wall clock of airbench.train94(train_loader, verbose=False): model set-up, airbench's own "
+                      "loading of test.pt (train94 always loads it) and training; the training data's loading and "
+                      "the final TTA evaluation excluded"}
 
 
 # -- notebook 07's recipe ---------------------------------------------------------------------------
