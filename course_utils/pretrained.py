@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from pathlib import Path
 from urllib.error import URLError
 from urllib.parse import urlparse
@@ -61,14 +62,27 @@ def _resolve(builder, weights):
 
 
 def _can_reach(url: str, timeout: float = 3.0) -> bool:
-    """Quick connectivity probe (DNS + TCP connect), so an offline download fails in seconds, not minutes."""
+    """Quick connectivity probe (DNS + TCP connect), so an offline download fails in seconds, not minutes.
+
+    ``timeout`` bounds the TCP connect only; the name lookup before it has no timeout of its own (a machine
+    whose resolver does not answer can wait half a minute), so the probe runs in a background thread and
+    counts as failed when it has not answered within ``2 * timeout``.
+    """
     parts = urlparse(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    try:
-        socket.create_connection((parts.hostname, port), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
+    answer = []
+
+    def probe():
+        try:
+            socket.create_connection((parts.hostname, port), timeout=timeout).close()
+            answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, name="course_utils-probe", daemon=True)  # daemon: never blocks exit
+    thread.start()
+    thread.join(2 * timeout)
+    return bool(answer and answer[0])
 
 
 def build_pretrained(builder, weights, allow_download: bool = True, progress: bool = False, **kwargs):

@@ -1,4 +1,6 @@
 """course_utils.pretrained: loading from the torch hub cache with no network, and the offline fallback."""
+import socket
+import time
 from urllib.error import URLError
 
 import pytest
@@ -79,3 +81,24 @@ def test_corrupt_cached_file_is_an_error(empty_hub):
     path.write_bytes(b"not a checkpoint")
     with pytest.raises(RuntimeError, match="could not be loaded.*Delete it"):
         build_pretrained(resnet18, WEIGHTS, allow_download=False)
+
+
+def test_the_connectivity_probe_gives_up_on_a_lookup_that_does_not_answer(monkeypatch):
+    """The name lookup has no timeout of its own; the probe stops waiting after twice its timeout."""
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: time.sleep(5))  # a resolver that hangs
+    start = time.perf_counter()
+    assert pretrained._can_reach("https://download.pytorch.org/models/x.pth", timeout=0.1) is False
+    assert time.perf_counter() - start < 2
+
+
+def test_the_connectivity_probe_says_yes_when_the_connection_opens(monkeypatch):
+    class Connection:
+        def close(self):
+            pass
+
+    seen = []
+    monkeypatch.setattr(socket, "create_connection", lambda address, timeout: seen.append(address) or Connection())
+    assert pretrained._can_reach("https://download.pytorch.org/models/x.pth") is True
+    assert seen == [("download.pytorch.org", 443)]
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    assert pretrained._can_reach("http://example.org:8080/x") is False
