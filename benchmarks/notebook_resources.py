@@ -24,7 +24,8 @@ inside the kernel:
 - ``peak_rss_mib``: the kernel's peak resident memory (``getrusage(RUSAGE_SELF).ru_maxrss``);
 - ``children_peak_rss_mib``: the largest peak of the kernel's finished child processes
   (DataLoader workers), or 0;
-- ``gpu_peak_mib``: ``torch.cuda.max_memory_allocated()`` when a GPU was used.
+- ``gpu_peak_mib``: ``torch.cuda.max_memory_allocated()`` of the kernel when it used a GPU (GPU memory of
+  child processes, such as notebook 10's torchrun ranks, is not counted).
 
 A sampler in this process also records ``tree_peak_rss_mib``, the largest sum of resident memory of
 the kernel and its child processes seen every 0.5 s (it counts pages that forked workers share with
