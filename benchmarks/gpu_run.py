@@ -150,8 +150,8 @@ WORK = (
     Work("02", ("cifar10",), 90, "guess: its full mode took 66 s on the 2-core CPU machine"),
     Work("03", ("cifar10",), 300, "guess: did not finish in 330 s on the H200 (LeNet, per-image transforms in the "
                                   "main process); NUM_WORKERS now 4 on a GPU"),
-    Work("04", ("cifar100",), 420, "guess: 30 + 10 epochs on 45000 images with 4 DataLoader workers"),
-    Work("05", ("cifar10",), 300, "guess: VGG, 30 epochs on 45000 images with 4 DataLoader workers"),
+    Work("04", ("cifar100",), 420, "guess: 30 + 10 epochs on 45000 images; training batches from cu.GPULoader"),
+    Work("05", ("cifar10",), 300, "guess: VGG, 30 epochs on 45000 images; training batches from cu.GPULoader"),
     Work("06", ("cifar10", "cifar100"), 240, "guess: 30 epochs on GPU tensors, ResNet-18 runs at 224 px"),
     Work("09", ("fashion_mnist",), 300, "guess: the same-steps runs pass about 100 epochs of batches, most of them "
                                          "unlabeled ones that the DataLoader still makes and the loop skips"),
